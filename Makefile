@@ -1,0 +1,51 @@
+# qsel: two commands for a newcomer — `make demo` and `make test`.
+# Both create .venv (python3 -m venv) and install qsel editable; a stamp file makes
+# the second run fast. `make test` also builds the OpenQAOA environment (Python 3.10).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.qsel-installed
+OQ_VENV  := .venv-openqaoa
+OQ_STAMP := $(OQ_VENV)/.qsel-installed
+# OpenQAOA 0.2.6 needs Python 3.10: take the first python3.10 that really runs.
+PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+            if "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
+DEMO_OUT ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test openqaoa-env bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+openqaoa-env: $(OQ_STAMP)
+
+$(OQ_STAMP): requirements-openqaoa.txt
+	@if [ -z "$(PY310)" ]; then echo "make: no working python3.10 found; install it or run 'make PY310=/path/to/python3.10 openqaoa-env'" >&2; exit 2; fi
+	$(PY310) -m venv $(OQ_VENV)
+	$(OQ_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OQ_VENV)/bin/python -m pip install --quiet -r requirements-openqaoa.txt
+	touch $@
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO_OUT)
+	$(BIN)/qsel example --units 64 --keep 0.25 -o $(DEMO_OUT)/layer.qir
+	$(BIN)/qsel opt $(DEMO_OUT)/layer.qir -p canonicalize,stats,verify -o $(DEMO_OUT)/layer.qirz --timing
+	$(BIN)/qsel inspect $(DEMO_OUT)/layer.qirz --plot $(DEMO_OUT)/couplings.png
+	$(BIN)/qsel convert $(DEMO_OUT)/layer.qirz $(DEMO_OUT)/layer.canonical.qir
+	@echo "demo outputs in $(DEMO_OUT)/: layer.qir, layer.qirz, layer.canonical.qir, couplings.png"
+
+test: $(STAMP) $(OQ_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/ir_scale.py
+
+clean:
+	rm -rf $(VENV) $(OQ_VENV) out .pytest_cache .hypothesis
