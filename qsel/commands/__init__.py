@@ -1,0 +1,1 @@
+"""The qsel subcommands, one module per family; ``qsel.cli`` imports them all."""

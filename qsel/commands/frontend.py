@@ -1,0 +1,1 @@
+"""qsel frontend commands (being written)."""

@@ -1,0 +1,1 @@
+"""qsel imports commands (being written)."""

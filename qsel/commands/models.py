@@ -1,0 +1,1 @@
+"""qsel models commands (being written)."""
