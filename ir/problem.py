@@ -67,6 +67,30 @@ class Problem:
         vals = np.array([j for _, j in pairs], dtype=np.float64)
         return cls(variables, h, float(offset), sparse=Couplings.from_arrays(rows, cols, vals))
 
+    @staticmethod
+    def concat(parts: Sequence["Problem"], metadata: dict | None = None) -> "Problem":
+        """Block-diagonal union: variables stacked, every index shifted, offsets added.
+
+        E(x_1, ..., x_p) = sum_q E_q(x_q). Labels must stay unique (the verifier checks)."""
+        shifts = np.cumsum([0] + [p.num_vars for p in parts])
+        dense, rows, cols, vals, constraints, partitions = [], [], [], [], [], []
+        for p, shift in zip(parts, shifts):
+            dense += [DenseBlock(b.index + shift, b.matrix) for b in p.dense]
+            rows.append(p.sparse.rows + shift)
+            cols.append(p.sparse.cols + shift)
+            vals.append(p.sparse.vals)
+            constraints += [Constraint(c.label, c.indices + shift, c.coeffs, c.sense, c.rhs) for c in p.constraints]
+            partitions += [Partition(q.name, q.indices + shift) for q in p.partitions]
+        sparse = (Couplings(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)) if parts
+                  else Couplings.empty())
+        return Problem(
+            variables=Variables.concat([p.variables for p in parts]),
+            linear=np.concatenate([p.linear for p in parts]) if parts else np.zeros(0),
+            offset=float(sum(p.offset for p in parts)),
+            dense=tuple(dense), sparse=sparse, constraints=tuple(constraints), partitions=tuple(partitions),
+            metadata=dict(metadata or {}),
+        )
+
     def replace(self, **changes: Any) -> "Problem":
         return dataclasses.replace(self, **changes)
 

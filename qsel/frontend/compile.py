@@ -1,0 +1,280 @@
+"""Compile a network plus a calibration batch into the neuron-interaction IR.
+
+For every selected layer the frontend forms the keep-mask problem of
+:mod:`qsel.frontend.lowering` and the IR is their block-diagonal union
+(``Problem.concat``): E(s) = sum_l E_l(s_l), one dense block per layer.
+
+Schedules:
+* ``independent``: every layer against the dense network's activations;
+  layers do not interact, so the IR energy of a set of masks is the sum of
+  the per-layer errors measured with one layer masked at a time.
+* ``sequential``: layer by layer in network order; layer l's activations come
+  from the network already masked by the selections made for earlier layers
+  (a ``solver`` picks each layer's mask before the next layer is compiled).
+
+Objectives: ``reconstruct`` matches the dense network's next-layer
+pre-activations (E(1) = 0 for the independent schedule); ``fit`` matches the
+task target at the output, T = c * onehot(y) (classification) or T = y
+(regression), with c from :func:`lowering.fit_target_scale`. ``fit`` applies
+to layers that feed the output layer; other selected layers use
+``reconstruct`` and the metadata says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+from qsel import ir
+
+from . import lowering
+from .network import Network, Trace
+
+Objective = Literal["reconstruct", "fit", "auto"]
+GranularityName = Literal["neuron", "channel", "edge"]
+Solver = Callable[[ir.Problem], np.ndarray]
+_EDGE_BYTES_LIMIT = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    objective: Objective = "auto"
+    granularity: GranularityName = "neuron"
+    layers: tuple[str, ...] | None = None
+    keep: float | None = None
+    keep_count: int | None = None
+    sparsity_penalty: float = 0.0
+    schedule: Literal["independent", "sequential"] = "independent"
+    target_scale: float | None = None
+
+    def validate(self) -> None:
+        if self.keep is not None and not (0 < self.keep <= 1):
+            raise ir.QselError(f"--keep must be in (0, 1], got {self.keep}")
+        if self.keep is not None and self.keep_count is not None:
+            raise ir.QselError("give --keep or --keep-count, not both")
+        if self.keep_count is not None and self.keep_count < 1:
+            raise ir.QselError(f"--keep-count must be at least 1, got {self.keep_count}")
+        if self.sparsity_penalty < 0 or not np.isfinite(self.sparsity_penalty):
+            raise ir.QselError(f"--sparsity-penalty must be a finite number >= 0, got {self.sparsity_penalty}")
+        if self.target_scale is not None and not (np.isfinite(self.target_scale) and self.target_scale > 0):
+            raise ir.QselError(f"--target-scale must be a finite number > 0, got {self.target_scale}")
+
+    def count_for(self, n: int) -> int | None:
+        """Units to keep out of n: round(keep * n), at least 1; or keep_count (at most n)."""
+        if self.keep_count is not None:
+            return min(self.keep_count, n)
+        if self.keep is not None:
+            return max(1, int(round(self.keep * n)))
+        return None
+
+
+def resolve_objective(network: Network, objective: Objective) -> str:
+    if objective != "auto":
+        return objective
+    return "reconstruct" if network.metadata.get("trained", True) else "fit"
+
+
+def default_layers(network: Network, granularity: str) -> list[str]:
+    if granularity == "edge":
+        return [layer.name for layer in network.layers if layer.kind == "dense"]
+    return network.selectable()
+
+
+def check_layers(network: Network, options: CompileOptions) -> list[str]:
+    names = list(options.layers) if options.layers else default_layers(network, options.granularity)
+    if not names:
+        raise ir.QselError("the network has no layer whose units can be selected (it needs a hidden layer)")
+    order = network.names
+    for name in names:
+        if name not in order:
+            raise ir.QselError(f"--layers: no layer named {name!r} (layers: {', '.join(order)})")
+        layer = network.layer(name)
+        if options.granularity == "edge":
+            if layer.kind != "dense":
+                raise ir.QselError(f"--layers: layer {name!r} is {layer.kind}; edge granularity needs dense layers")
+        elif network.next_layer(name) is None:
+            raise ir.QselError(f"--layers: {name!r} is the output layer; its units cannot be dropped "
+                               f"(selectable: {', '.join(network.selectable())})")
+    if len(set(names)) != len(names):
+        raise ir.QselError("--layers: a layer is named twice")
+    return sorted(names, key=order.index)
+
+
+def targets(y: np.ndarray | None, network: Network, m: int) -> np.ndarray:
+    """The task target Y at the output: one-hot labels (classification) or y itself (regression)."""
+    if y is None:
+        raise ir.QselError("--objective fit needs labels (y) in the calibration data")
+    k = network.layers[-1].units
+    if network.task == "classification":
+        yi = np.asarray(y).astype(np.int64)
+        if yi.min() < 0 or yi.max() >= k:
+            raise ir.QselError(f"labels range over [{yi.min()}, {yi.max()}] but the network has {k} outputs")
+        return np.eye(k)[yi]
+    Y = np.asarray(y, dtype=np.float64).reshape(m, -1)
+    if Y.shape[1] != k:
+        raise ir.QselError(f"regression targets have {Y.shape[1]} columns but the network has {k} outputs")
+    return Y
+
+
+@dataclass
+class _LayerPlan:
+    name: str
+    problem: ir.Problem
+    info: dict = field(default_factory=dict)
+
+
+def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, options: CompileOptions, *,
+                    solver: Solver | None = None, metadata: dict | None = None,
+                    progress: Callable[[str], None] | None = None) -> ir.Problem:
+    """The IR for selecting units of ``options.layers`` of ``network`` on calibration batch X (labels y)."""
+    options.validate()
+    names = check_layers(network, options)
+    objective = resolve_objective(network, options.objective)
+    if options.schedule == "sequential" and solver is None:
+        raise ir.QselError("--schedule sequential needs a solver to choose each layer before the next")
+    m = X.shape[0]
+    if m == 0:
+        raise ir.QselError("the calibration batch is empty")
+    dense = Trace()
+    network.forward(X, trace=dense)
+    Y = targets(y, network, m) if objective == "fit" else None
+
+    unit_masks: dict[str, np.ndarray] = {}
+    weight_masks: dict[str, np.ndarray] = {}
+    plans: list[_LayerPlan] = []
+    for name in names:
+        if progress is not None:
+            progress(name)
+        if options.schedule == "sequential" and (unit_masks or weight_masks):
+            seen = Trace()
+            network.forward(X, unit_masks=unit_masks, weight_masks=weight_masks, trace=seen)
+        else:
+            seen = dense
+        plan = _layer_problem(network, name, seen, dense, Y, objective, options)
+        plans.append(plan)
+        if options.schedule == "sequential":
+            from qsel.masks import Selection
+
+            x = np.asarray(solver(plan.problem), dtype=np.float64)
+            plan.info["chosen"] = np.flatnonzero(x).tolist()
+            sel = Selection.from_assignment(plan.problem.with_metadata(layers={name: plan.info}), x)
+            unit_masks.update(sel.unit_masks())
+            weight_masks.update(sel.weight_masks())
+
+    meta = dict(metadata or {})
+    meta["objective"] = {
+        "kind": objective,
+        "granularity": options.granularity,
+        "schedule": options.schedule,
+        "keep": options.keep,
+        "keep_count": options.keep_count,
+        "sparsity_penalty": options.sparsity_penalty,
+        "target_scale": options.target_scale,
+        "units": "mean over calibration samples of the squared error summed over the next layer's "
+                 "outputs, summed over the selected layers",
+    }
+    meta["layers"] = {p.name: p.info for p in plans}
+    return ir.Problem.concat([p.problem for p in plans], metadata=meta)
+
+
+def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.ndarray | None,
+                   objective: str, options: CompileOptions) -> _LayerPlan:
+    layer = network.layer(name)
+    if options.granularity == "edge":
+        return _edge_problem(network, name, seen, dense, Y, objective, options)
+    nxt = network.next_layer(name)
+    assert nxt is not None
+    A = seen.post[name]
+    is_conv = A.ndim == 4
+    uses_fit = objective == "fit" and nxt is network.layers[-1] and nxt.kind == "dense"
+    kind = "fit" if uses_fit else "reconstruct"
+    n = layer.units
+    K = options.count_for(n)
+    scale = None
+    if uses_fit:
+        assert Y is not None
+        A2 = A.reshape(A.shape[0], -1) if is_conv else A
+        W2 = nxt.weight
+        if is_conv:  # a channel's contribution uses a block of flattened columns; scale from the unit level
+            scale = options.target_scale or _channel_fit_scale(A, nxt, Y, K or max(1, n // 2))
+        else:
+            scale = options.target_scale or lowering.fit_target_scale(A2, W2, nxt.bias, Y, K or max(1, n // 2))
+        T = scale * Y - nxt.bias
+    elif seen is dense and not is_conv:
+        T = None  # reconstructing the very activations we select from: T = A W^T, r = Q 1 (no m n k product)
+    else:
+        pre = dense.pre[nxt.name]
+        T = pre - (nxt.bias if pre.ndim == 2 else nxt.bias[None, :, None, None])
+    if is_conv:
+        gran = ir.Granularity.CHANNEL
+        terms = lowering.channel_terms(lowering.conv_channel_contributions(A, nxt), T.reshape(T.shape[0], -1))
+        labels = [f"{name}.c{i}" for i in range(n)]
+    else:
+        gran = ir.Granularity.NEURON
+        terms = lowering.neuron_terms(A, nxt.weight, T)
+        labels = [f"{name}.n{i}" for i in range(n)]
+    h, upper, offset = terms.ir_arrays()
+    h = h + options.sparsity_penalty
+    variables = ir.Variables.build(labels, layer=name, unit=np.arange(n), granularity=gran)
+    constraints = () if K is None else (ir.Constraint.cardinality(f"keep.{name}", np.arange(n), "==", K),)
+    problem = ir.Problem(variables, h, offset, (ir.DenseBlock(np.arange(n, dtype=np.int64), upper),),
+                         constraints=constraints)
+    info = {"granularity": gran.value, "units": n, "next": nxt.name, "objective": kind,
+            "target_scale": scale, "keep_count": K, "offset": offset}
+    return _LayerPlan(name, problem, info)
+
+
+def _channel_fit_scale(A: np.ndarray, nxt, Y: np.ndarray, K: int) -> float:
+    """fit scale for a conv layer feeding the dense output: top-K channels by label alignment."""
+    contrib = lowering.conv_channel_contributions(A, nxt)(0, A.shape[0])  # (C, m, k)
+    g = np.einsum("csk,sk->c", contrib, Y)
+    top = np.argsort(-g, kind="stable")[:K]
+    Z = contrib[top].sum(0) + nxt.bias
+    c = float(np.vdot(Z, Y)) / float(np.vdot(Y, Y))
+    if c <= 0:
+        dense = contrib.sum(0) + nxt.bias
+        c = float(np.sqrt(np.vdot(dense, dense) / np.vdot(Y, Y)))
+    return c
+
+
+def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.ndarray | None,
+                  objective: str, options: CompileOptions) -> _LayerPlan:
+    layer = network.layer(name)
+    A = seen.inputs[name]
+    A = A.reshape(A.shape[0], -1)
+    k, n = layer.weight.shape
+    if k * n * n * 8 > _EDGE_BYTES_LIMIT:
+        raise ir.QselError(f"edge granularity on {name!r} needs {k} dense blocks of {n}x{n} "
+                           f"({k * n * n * 8 / 2**30:.1f} GiB); select neurons, or fewer layers")
+    uses_fit = objective == "fit" and layer is network.layers[-1]
+    K = options.count_for(n)
+    scale = None
+    if uses_fit:
+        assert Y is not None
+        scale = options.target_scale or lowering.fit_target_scale(A, layer.weight, layer.bias, Y, K or max(1, n // 2))
+        T = scale * Y - layer.bias
+    else:
+        T = dense.pre[name] - layer.bias
+    parts = []
+    for out, terms in enumerate(lowering.edge_terms(A, layer.weight, T)):
+        h, upper, offset = terms.ir_arrays()
+        h = h + options.sparsity_penalty
+        labels = [f"{name}.w{out}_{i}" for i in range(n)]
+        variables = ir.Variables.build(labels, layer=name, unit=np.arange(n), output=np.full(n, out),
+                                       granularity=ir.Granularity.EDGE)
+        cons = () if K is None else (ir.Constraint.cardinality(f"keep.{name}.out{out}", np.arange(n), "==", K),)
+        parts.append(ir.Problem(variables, h, offset, (ir.DenseBlock(np.arange(n, dtype=np.int64), upper),),
+                                constraints=cons, partitions=(ir.Partition(f"{name}.out{out}", np.arange(n)),)))
+    problem = ir.Problem.concat(parts)
+    info = {"granularity": "edge", "units": n, "weight_shape": [k, n], "next": name,
+            "objective": "fit" if uses_fit else "reconstruct", "target_scale": scale, "keep_count": K,
+            "offset": problem.offset}
+    return _LayerPlan(name, problem, info)
+
+
+def options_dict(options: CompileOptions) -> dict:
+    d = asdict(options)
+    d["layers"] = list(options.layers) if options.layers else None
+    return d

@@ -1,0 +1,165 @@
+"""The neuron-interaction objective: dense linear algebra from activations and weights to QUBO terms.
+
+Keep-mask s in {0,1}^n over n units. With per-unit contributions U_i (what unit
+i adds to the next layer's pre-activation, one (m x k) array per unit) and a
+reference T (m x k, bias already removed),
+
+    E(s) = 1/m || sum_i s_i U_i - T ||^2 = s^T Q s - 2 r.s + ||T||^2/m
+    Q_ij = <U_i, U_j>/m,   r_i = <U_i, T>/m
+
+For a dense next layer U_i = a_i w_i^T (column a_i of A, column w_i of W), so
+
+    Q = (A^T A / m) o (W^T W),   r_i = 1/m sum_s a_si (w_i . t_s)        (neuron)
+
+(for reconstruct against the same activations, T = A W^T and r = Q 1),
+
+two GEMMs and a Hadamard product; m x n x n is never formed. For a
+convolutional unit (a channel) U_c is the channel's convolution with its slice
+of the next layer's kernel, accumulated over sample chunks (channel). For edge
+granularity each output unit k of a dense layer with input A is its own problem
+over its incoming edges:  Q^(k) = (A^T A / m) o (w_k w_k^T),  r^(k) = w_k o (A^T t_k)/m.
+
+Binary s gives s_i^2 = s_i, so the IR's linear bias is h_i = Q_ii - 2 r_i and
+its coupling J_ij = 2 Q_ij (i < j); the offset is ||T||^2/m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_CHUNK_BYTES = 256 * 2**20  # bound on the contribution tensor built per sample chunk (channel)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """E(s) = s^T Q s - 2 r.s + const for one selection problem (Q symmetric, n x n)."""
+
+    Q: np.ndarray
+    r: np.ndarray
+    const: float
+
+    def ir_arrays(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(h, U, offset) with U strictly upper triangular: h = diag Q - 2r, U = 2 triu(Q, 1).
+
+        Works in place on Q (the Terms object must not be used afterwards) to avoid
+        extra n x n copies of a 4,096-unit layer."""
+        Q = self.Q
+        h = np.diag(Q).copy() - 2.0 * self.r
+        for i in range(Q.shape[0]):  # O(n) row slices, not O(n^2) Python work
+            Q[i, : i + 1] = 0.0
+        Q *= 2.0
+        return h, Q, float(self.const)
+
+    def energy(self, s: np.ndarray) -> np.ndarray:
+        """Reference evaluation for rows of s (tests)."""
+        s = np.atleast_2d(np.asarray(s, dtype=np.float64))
+        return np.einsum("si,ij,sj->s", s, self.Q, s) - 2.0 * s @ self.r + self.const
+
+
+def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> Terms:
+    """Units = columns of A (m x n) feeding a dense layer with weight W (k x n); target T (m x k).
+
+    ``T=None`` means reconstruct the dense layer itself, T = A W^T. Then
+    r_i = sum_j (A^T A/m)_ij (W^T W)_ij = (Q 1)_i and ||T||^2/m = 1^T Q 1, so no
+    O(m n k) product is needed at all: the two GEMMs are the whole cost."""
+    m = A.shape[0]
+    Q = A.T @ A  # syrk: numpy recognises A.T @ A
+    Q *= 1.0 / m
+    Q *= W.T @ W
+    if T is None:
+        r = Q.sum(axis=1)
+        return Terms(Q, r, float(r.sum()))
+    r = np.einsum("si,si->i", A, T @ W) / m
+    return Terms(Q, r, float(np.vdot(T, T)) / m)
+
+
+def edge_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray) -> list[Terms]:
+    """One problem per output unit k of a dense layer (input A: m x n, weight W: k x n, target T: m x k)."""
+    m = A.shape[0]
+    G = A.T @ A / m
+    AT = A.T @ T / m  # n x k
+    out = []
+    for k in range(W.shape[0]):
+        w = W[k]
+        out.append(Terms(G * np.outer(w, w), w * AT[:, k], float(T[:, k] @ T[:, k]) / m))
+    return out
+
+
+def channel_terms(contributions, T: np.ndarray) -> Terms:
+    """Generic form from per-unit contributions, accumulated over sample chunks.
+
+    ``contributions(start, stop)`` returns U for samples [start, stop) as an array
+    (n, stop - start, d) where d flattens the next layer's outputs; T is (m, d)."""
+    m = T.shape[0]
+    T2 = T.reshape(m, -1)
+    Q = None
+    r = None
+    start = 0
+    step = None
+    while start < m:
+        if step is None:
+            probe = contributions(start, min(start + 1, m))
+            per_sample = probe.shape[0] * probe.shape[2] * 8
+            step = max(1, _CHUNK_BYTES // max(per_sample, 1))
+        stop = min(start + step, m)
+        U = contributions(start, stop)
+        n = U.shape[0]
+        flat = U.reshape(n, -1)
+        Q = flat @ flat.T if Q is None else Q + flat @ flat.T
+        part = flat @ T2[start:stop].reshape(-1)
+        r = part if r is None else r + part
+        start = stop
+    assert Q is not None and r is not None
+    return Terms(Q / m, r / m, float(np.vdot(T2, T2)) / m)
+
+
+def conv_channel_contributions(A: np.ndarray, layer) -> callable:
+    """Contributions of each input channel of ``layer`` (conv2d, or dense with flatten_input).
+
+    A: (m, C, H, W) activations of the selected conv layer. Returns a function of a
+    sample range giving U (C, samples, d) with d = the next layer's flattened output."""
+    from .network import unfold
+
+    C = A.shape[1]
+    if layer.kind == "dense":
+        hw = int(np.prod(A.shape[2:]))
+        Wc = layer.weight.reshape(layer.weight.shape[0], C, hw)  # (K, C, HW): channel-major flatten
+
+        def dense_contrib(start: int, stop: int) -> np.ndarray:
+            a = A[start:stop].reshape(stop - start, C, hw)
+            return np.einsum("scp,kcp->csk", a, Wc, optimize=True)
+
+        return dense_contrib
+
+    O, _, kh, kw = layer.weight.shape
+    Wk = layer.weight.reshape(O, C, kh * kw)
+
+    def conv_contrib(start: int, stop: int) -> np.ndarray:
+        cols, _ = unfold(A[start:stop], kh, kw, layer.stride, layer.padding)  # (s, P, C*kh*kw)
+        cols = cols.reshape(cols.shape[0], cols.shape[1], C, kh * kw)
+        U = np.einsum("spck,ock->csop", cols, Wk, optimize=True)
+        return U.reshape(C, stop - start, -1)
+
+    return conv_contrib
+
+
+def fit_target_scale(A: np.ndarray, W: np.ndarray, b: np.ndarray, Y: np.ndarray, keep_count: int) -> float:
+    """Least-squares scale c of the target T = c Y for the fit objective.
+
+    A subnetwork's output cannot be rescaled afterwards, so the target must have
+    the magnitude a K-unit selection can reach. Take the K units whose
+    contributions align best with the labels, g_i = sum_s a_si (w_i . y_s), and
+    fit c to their output: c = <Z_K + b, Y> / <Y, Y> with Z_K = (A o 1_K) W^T.
+    If even those units do not align (c <= 0), the target is scaled to the RMS of
+    the dense output instead, so that c stays positive (argmax-consistent)."""
+    g = np.einsum("si,si->i", A, Y @ W)
+    top = np.argsort(-g, kind="stable")[:keep_count]
+    Z = A[:, top] @ W[:, top].T + b
+    yy = float(np.vdot(Y, Y))
+    c = float(np.vdot(Z, Y)) / yy if yy > 0 else 0.0
+    if c <= 0:
+        dense = A @ W.T + b
+        c = float(np.sqrt(np.vdot(dense, dense) / max(yy, 1e-300)))
+    return c

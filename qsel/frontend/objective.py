@@ -1,0 +1,64 @@
+"""Measure the selection objective by running the masked network — the check on the IR's energy.
+
+For each selected layer l (in network order) the masked network is run on the
+calibration batch and the next layer's pre-activation Z is compared with the
+reference the compiler used (the dense network's pre-activation for
+``reconstruct``, c * Y for ``fit``):
+
+    objective_l = 1/m sum_samples || Z_l(s) - T_l ||^2
+
+With the ``independent`` schedule only layer l is masked when measuring layer
+l; with ``sequential`` every selected layer up to l is. The IR energy of the
+same masks equals the sum over layers (up to floating-point rounding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qsel import ir
+from qsel.masks import Selection
+
+from .compile import targets
+from .network import Network, Trace
+
+
+def measure(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Selection,
+            compile_meta: dict) -> dict[str, float]:
+    """Per-layer objective of ``selection`` (layer -> value); compile_meta is the IR's metadata."""
+    try:
+        layers_info: dict = compile_meta["layers"]
+        schedule = compile_meta["objective"]["schedule"]
+    except (KeyError, TypeError):
+        raise ir.QselError("the mask file does not say how its problem was compiled "
+                           "(missing 'compile.layers' / 'compile.objective')") from None
+    m = X.shape[0]
+    dense = Trace()
+    network.forward(X, trace=dense)
+    Y = None
+    out: dict[str, float] = {}
+    active: dict[str, object] = {}
+    for name in sorted(layers_info, key=network.index):
+        info = layers_info[name]
+        if name not in selection.masks:
+            raise ir.QselError(f"the selection has no mask for layer {name!r}, which was compiled")
+        if schedule == "sequential":
+            active[name] = selection.masks[name]
+            masks = dict(active)
+        else:
+            masks = {name: selection.masks[name]}
+        unit = {k: v.mask for k, v in masks.items() if v.granularity != "edge"}
+        weight = {k: v.mask for k, v in masks.items() if v.granularity == "edge"}
+        seen = Trace()
+        network.forward(X, unit_masks=unit, weight_masks=weight, trace=seen)
+        at = info["next"]
+        Z = seen.pre[at]
+        if info["objective"] == "fit":
+            if Y is None:
+                Y = targets(y, network, m)
+            T = info["target_scale"] * Y
+        else:
+            T = dense.pre[at]
+        diff = (Z - T).reshape(m, -1)
+        out[name] = float(np.einsum("ij,ij->", diff, diff)) / m
+    return out

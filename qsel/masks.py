@@ -1,0 +1,138 @@
+"""Selections: which units, channels or edges stay, per layer — decoded from IR assignments.
+
+Decoding uses each variable's provenance (layer, unit, output, granularity), so
+a solution over any labels maps back to the right neurons. Variables that a
+pass fixed and removed are restored from ``metadata["fixed"]`` (label -> value)
+with their provenance from ``metadata["fixed_provenance"]``.
+
+* neuron / channel: a unit mask of shape (units,) multiplying layer l's output;
+* edge: a weight mask of the layer's weight shape (out, in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qsel import ir
+
+
+@dataclass
+class LayerMask:
+    layer: str
+    granularity: str  # "neuron" | "channel" | "edge"
+    mask: np.ndarray  # float 0/1: (units,) or (out, in)
+
+    @property
+    def kept(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    def to_json(self) -> dict:
+        if self.granularity == "edge":
+            return {"granularity": "edge", "shape": list(self.mask.shape),
+                    "keep": np.argwhere(self.mask != 0).tolist()}
+        return {"granularity": self.granularity, "units": int(self.mask.shape[0]),
+                "keep": np.flatnonzero(self.mask).tolist()}
+
+    @classmethod
+    def from_json(cls, layer: str, d: dict, where: str) -> "LayerMask":
+        try:
+            gran = d["granularity"]
+            keep = np.asarray(d["keep"], dtype=np.int64)
+            if gran == "edge":
+                shape = tuple(int(v) for v in d["shape"])
+                mask = np.zeros(shape)
+                if keep.size:
+                    if keep.ndim != 2 or keep.shape[1] != 2:
+                        raise ValueError("edge 'keep' must be a list of [output, input] pairs")
+                    mask[keep[:, 0], keep[:, 1]] = 1.0
+            elif gran in ("neuron", "channel"):
+                mask = np.zeros(int(d["units"]))
+                mask[keep] = 1.0
+            else:
+                raise ValueError(f"unknown granularity {gran!r}")
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ir.QselError(f"{where}: mask for layer {layer!r} is malformed ({exc})") from None
+        return cls(layer, gran, mask)
+
+
+@dataclass
+class Selection:
+    masks: dict[str, LayerMask]
+
+    def unit_masks(self) -> dict[str, np.ndarray]:
+        return {k: m.mask for k, m in self.masks.items() if m.granularity != "edge"}
+
+    def weight_masks(self) -> dict[str, np.ndarray]:
+        return {k: m.mask for k, m in self.masks.items() if m.granularity == "edge"}
+
+    def to_json(self) -> dict:
+        return {k: m.to_json() for k, m in self.masks.items()}
+
+    @classmethod
+    def from_json(cls, d: dict, where: str) -> "Selection":
+        if not isinstance(d, dict):
+            raise ir.QselError(f"{where}: 'masks' must be an object of layer -> mask")
+        return cls({k: LayerMask.from_json(k, v, where) for k, v in d.items()})
+
+    @classmethod
+    def from_assignment(cls, problem: ir.Problem, x: np.ndarray) -> "Selection":
+        """Decode a 0/1 assignment of ``problem``'s variables (plus its fixed ones) into layer masks."""
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if x.shape[0] != problem.num_vars:
+            raise ValueError(f"assignment has {x.shape[0]} values, the problem has {problem.num_vars} variables")
+        v = problem.variables
+        layer_names = list(v.layer_names)
+        layer = v.layer.astype(np.int64)
+        unit, output, gran = v.unit.copy(), v.output.copy(), v.granularity.astype(np.int64)
+        values = x.copy()
+        fixed = problem.metadata.get("fixed", {})
+        prov = problem.metadata.get("fixed_provenance", {})
+        if fixed:
+            extra = [(lab, val, prov.get(lab)) for lab, val in fixed.items() if prov.get(lab)]
+            for _, _, p in extra:
+                if p["layer"] not in layer_names:
+                    layer_names.append(p["layer"])
+            layer = np.concatenate([layer, [layer_names.index(p["layer"]) for _, _, p in extra]]).astype(np.int64)
+            unit = np.concatenate([unit, [p["unit"] for _, _, p in extra]]).astype(np.int64)
+            output = np.concatenate([output, [p.get("output", -1) for _, _, p in extra]]).astype(np.int64)
+            codes = [ir.Granularity(p["granularity"]).code for _, _, p in extra]
+            gran = np.concatenate([gran, codes]).astype(np.int64)
+            values = np.concatenate([values, [float(val) for _, val, _ in extra]])
+        sizes = problem.metadata.get("layers", {})
+        masks: dict[str, LayerMask] = {}
+        grans = ir.Granularity.codes()
+        for code, name in enumerate(layer_names):
+            sel = (layer == code) & (unit >= 0)
+            if not np.any(sel):
+                continue
+            g = grans[int(gran[sel][0])]
+            if np.any(gran[sel] != gran[sel][0]):
+                raise ir.QselError(f"layer {name!r} mixes granularities; cannot decode one mask for it")
+            info = sizes.get(name, {})
+            if g is ir.Granularity.EDGE:
+                shape = tuple(info.get("weight_shape") or (int(output[sel].max()) + 1, int(unit[sel].max()) + 1))
+                mask = np.ones(shape)
+                mask[output[sel], unit[sel]] = values[sel]
+            else:
+                units = int(info.get("units") or int(unit[sel].max()) + 1)
+                mask = np.ones(units)
+                mask[unit[sel]] = values[sel]
+            masks[name] = LayerMask(name, g.value, mask)
+        return cls(masks)
+
+    def check_against(self, network, where: str) -> None:
+        """Raise a QselError when a mask names a missing layer or has the wrong size."""
+        for name, m in self.masks.items():
+            try:
+                layer = network.layer(name)
+            except KeyError:
+                raise ir.QselError(f"{where}: mask names layer {name!r}, which the network does not have "
+                                   f"(layers: {', '.join(network.names)})") from None
+            expected = layer.weight.shape[:2] if m.granularity == "edge" else (layer.units,)
+            if tuple(m.mask.shape) != tuple(expected):
+                raise ir.QselError(f"{where}: mask for layer {name!r} has shape {tuple(m.mask.shape)}, "
+                                   f"the layer needs {tuple(expected)}")
+            if m.granularity != "edge" and network.next_layer(name) is None:
+                raise ir.QselError(f"{where}: layer {name!r} is the output layer; its units cannot be dropped")
