@@ -9,6 +9,7 @@ partitions and metadata. It has a text form (``.qir``), a binary form
 
 from __future__ import annotations
 
+from .clamp import clamp, restrict
 from .constraints import Constraint, Partition, Sense
 from .errors import FormatError, ParseError, QselError, VerificationError
 from .io import atomic_write, format_of, load, save
@@ -25,6 +26,6 @@ loads = text_parser.loads
 __all__ = [
     "FORMAT_VERSION", "Constraint", "Couplings", "DenseBlock", "FormatError", "Granularity", "ParseError",
     "Partition", "Problem", "QselError", "Sense", "Stats", "Variables", "VerificationError", "atomic_write",
-    "binary_format", "check", "compute_stats", "dumps", "format_of", "load", "loads", "save", "text_parser",
+    "binary_format", "check", "clamp", "compute_stats", "dumps", "format_of", "load", "loads", "restrict", "save", "text_parser",
     "text_printer", "verify",
 ]

@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "qsel.commands.models",
     "qsel.commands.imports",
     "qsel.commands.frontend",
+    "qsel.commands.targets",
+    "qsel.commands.submit",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)

@@ -1,1 +1,201 @@
-"""qsel frontend commands (being written)."""
+"""Frontend commands: compile, baseline, apply, eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+import numpy as np
+
+from qsel import ir
+from qsel.cli_base import main
+
+_GRANULARITIES = ("neuron", "channel", "edge")
+
+
+def _compile_options(f):
+    """The options compile and baseline share (same problem, same batch)."""
+    opts = [
+        click.option("--data", "data", required=True, metavar="D",
+                     help="Calibration data: digits, moons, circles, blobs, gaussian2d, or a .npy/.npz/.csv file."),
+        click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test"]),
+                     help="Which split of a built-in dataset calibrates."),
+        click.option("--samples", type=int, default=None, metavar="N", help="Use only the first N samples."),
+        click.option("--objective", default="auto", show_default=True,
+                     type=click.Choice(["auto", "reconstruct", "fit"]),
+                     help="auto: reconstruct for trained networks, fit for random ones."),
+        click.option("--granularity", default="neuron", show_default=True, type=click.Choice(_GRANULARITIES)),
+        click.option("--layers", default=None, metavar="L1,L2", help="Layers to select (default: every hidden layer)."),
+        click.option("--keep", type=float, default=None, metavar="F", help="Fraction of units to keep per layer."),
+        click.option("--keep-count", type=int, default=None, metavar="K", help="Units to keep per layer."),
+        click.option("--sparsity-penalty", type=float, default=0.0, metavar="LAMBDA",
+                     help="Soft alternative to --keep: add LAMBDA per kept unit."),
+        click.option("--schedule", default="independent", show_default=True,
+                     type=click.Choice(["independent", "sequential"])),
+        click.option("--target-scale", type=float, default=None, metavar="C",
+                     help="fit: use T = C * onehot(y) instead of the least-squares scale."),
+        click.option("--trust-pickle", is_flag=True, help="Allow loading scikit-learn joblib/pickle models."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _load(model: str, data: str, split: str, samples: int | None, trust_pickle: bool):
+    from qsel.frontend.data import check_compatible, load_dataset
+    from qsel.frontend.models import load_model
+
+    network = load_model(model, trust_pickle=trust_pickle)
+    dataset = load_dataset(data, split, limit=samples)
+    check_compatible(network, dataset)
+    return network, dataset
+
+
+def _build(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
+           schedule, target_scale, trust_pickle, solver_name: str | None):
+    from qsel.frontend.compile import CompileOptions, compile_network
+
+    network, dataset = _load(model, data, split, samples, trust_pickle)
+    options = CompileOptions(
+        objective=objective, granularity=granularity,
+        layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else None,
+        keep=keep, keep_count=keep_count, sparsity_penalty=sparsity_penalty, schedule=schedule,
+        target_scale=target_scale)
+    solver = None
+    if schedule == "sequential":
+        if solver_name is None:
+            raise ir.QselError("--schedule sequential needs --solver (greedy or exact) to pick each layer in turn")
+        solver = _baseline_solver(solver_name, network, dataset)
+    meta = {
+        "source": {"model": model, **network.metadata.get("source", {})},
+        "calibration": {"dataset": data, "split": split, "samples": int(dataset.X.shape[0]), "limit": samples,
+                        "fingerprint": dataset.fingerprint, "standardisation": dataset.standardisation},
+    }
+    problem = compile_network(network, dataset.X, dataset.y, options, solver=solver, metadata=meta)
+    return network, dataset, problem
+
+
+def _baseline_solver(method: str, network, dataset):
+    from qsel import baselines
+    from qsel.frontend.scores import magnitude_scores
+
+    def solve(problem: ir.Problem) -> np.ndarray:
+        scores = magnitude_scores(network, dataset.X, problem) if method == "magnitude" else None
+        return baselines.solve(problem, method, magnitude_scores=scores)
+
+    return solve
+
+
+@main.command(name="compile")
+@click.argument("model", metavar="MODEL")
+@_compile_options
+@click.option("--solver", type=click.Choice(["greedy", "exact"]), default=None,
+              help="Solver in the loop for --schedule sequential.")
+@click.option("-o", "--output", required=True, metavar="OUT", help="IR file to write (.qir or .qirz).")
+@click.option("--timing", is_flag=True, help="Report load, lowering and save times on stderr.")
+def compile_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
+                schedule, target_scale, trust_pickle, solver, output, timing):
+    """Lower MODEL plus a calibration batch into the neuron-interaction IR."""
+    from qsel import files
+
+    ir.format_of(output)
+    start = time.perf_counter()
+    _, _, problem = _build(model, data, split, samples, objective, granularity, layers, keep, keep_count,
+                           sparsity_penalty, schedule, target_scale, trust_pickle, solver)
+    built = time.perf_counter()
+    files.save(problem, output)
+    if timing:
+        click.echo(f"compile {built - start:.3f} s, save {time.perf_counter() - built:.3f} s", err=True)
+    click.echo(f"{output}: {problem.num_vars} variables in {len(problem.metadata['layers'])} layer(s), "
+               f"{len(problem.constraints)} constraint(s)", err=True)
+
+
+@main.command()
+@click.argument("model", metavar="MODEL")
+@_compile_options
+@click.option("--method", required=True, type=click.Choice(["random", "magnitude", "greedy", "exact"]))
+@click.option("--seed", default=0, show_default=True, help="Seed of the random baseline.")
+@click.option("-o", "--output", required=True, metavar="MASK.json", help="Result file with the selection.")
+def baseline(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
+             schedule, target_scale, trust_pickle, method, seed, output):
+    """Select units without qsel's solvers: random, magnitude, greedy or exact, on the same objective."""
+    from qsel import baselines
+    from qsel.frontend.scores import magnitude_scores
+    from qsel.result import Result
+
+    if not output.endswith(".json"):
+        raise ir.QselError(f"-o {output!r}: the result file must end in .json")
+    network, dataset, problem = _build(model, data, split, samples, objective, granularity, layers, keep,
+                                       keep_count, sparsity_penalty, schedule, target_scale, trust_pickle,
+                                       method if schedule == "sequential" else None)
+    start = time.perf_counter()
+    if schedule == "sequential":
+        x = _chosen(problem)
+    else:
+        scores = magnitude_scores(network, dataset.X, problem) if method == "magnitude" else None
+        x = baselines.solve(problem, method, seed=seed, magnitude_scores=scores)
+    result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
+    result.save(output)
+    click.echo(f"{output}: {method} selection, energy {result.energy:.6g}, feasible {result.feasible}", err=True)
+
+
+def _chosen(problem: ir.Problem) -> np.ndarray:
+    """The assignment a sequential compile already chose, layer by layer (recorded in metadata)."""
+    x = np.zeros(problem.num_vars)
+    start = 0
+    for name, info in problem.metadata["layers"].items():
+        count = int(np.count_nonzero(problem.variables.layer == problem.variables.layer_names.index(name)))
+        x[start + np.asarray(info["chosen"], dtype=np.int64)] = 1.0
+        start += count
+    return x
+
+
+@main.command()
+@click.argument("model", metavar="MODEL")
+@click.argument("result_path", metavar="RESULT.json")
+@click.option("-o", "--output", required=True, metavar="OUT", help="Pruned model (.npz, .onnx, .pt).")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading scikit-learn joblib/pickle models.")
+def apply(model, result_path, output, trust_pickle):
+    """Remove the units a result drops from MODEL, for real (smaller weight matrices)."""
+    from qsel.frontend.models import load_model, save_model
+    from qsel.frontend.prune import apply_selection
+    from qsel.result import Result
+
+    network = load_model(model, trust_pickle=trust_pickle)
+    result = Result.load(result_path)
+    result.selection.check_against(network, result_path)
+    pruned = apply_selection(network, result.selection)
+    save_model(pruned, output)
+    click.echo(f"{output}: {pruned.num_params()} parameters (was {network.num_params()}); "
+               + ", ".join(f"{k} {v['kept']}/{v['of']}" for k, v in pruned.metadata.get("pruned", {}).items()),
+               err=True)
+
+
+@main.command(name="eval")
+@click.argument("model", metavar="MODEL")
+@click.option("--data", "data", required=True, metavar="D", help="Evaluation data (as for compile).")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test"]))
+@click.option("--mask", "mask_path", default=None, metavar="RESULT.json",
+              help="Also evaluate the masked network and measure its objective on the calibration batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading scikit-learn joblib/pickle models.")
+def eval_cmd(model, data, split, mask_path, as_json, trust_pickle):
+    """Accuracy and loss of MODEL; with --mask, of the masked network and the measured objective."""
+    from qsel.frontend.evaluate import evaluate
+
+    report = evaluate(model, data, split, mask_path, trust_pickle=trust_pickle)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        return
+    out = sys.stdout
+    print(f"{model} on {data} ({split}, {report['samples']} samples)", file=out)
+    print(f"  dense   accuracy {report['dense']['accuracy']:.4f}   loss {report['dense']['loss']:.4f}", file=out)
+    if "masked" in report:
+        print(f"  masked  accuracy {report['masked']['accuracy']:.4f}   loss {report['masked']['loss']:.4f}   "
+              f"(kept {report['masked']['kept']})", file=out)
+        print(f"  objective on the calibration batch: {report['objective']:.10g}   "
+              + "  ".join(f"{k} {v:.6g}" for k, v in report["objective_per_layer"].items()), file=out)
+        if report.get("ir_energy") is not None:
+            print(f"  IR energy recorded in the result:   {report['ir_energy']:.10g}", file=out)

@@ -1,0 +1,1 @@
+"""qsel submit command (being written)."""

@@ -1,0 +1,1 @@
+"""qsel emit / solve / compose commands (being written)."""
