@@ -11,6 +11,9 @@ OQ_STAMP := $(OQ_VENV)/.qsel-installed
 # OpenQAOA 0.2.6 needs Python 3.10: take the first python3.10 that really runs.
 PY310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
             if "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
+TORCH_STAMP := $(VENV)/.qsel-torch
+# PyTorch is optional: install the CPU wheel only where one lies on disk (never a multi-GB CUDA build).
+TORCH_WHEEL ?= $(firstword $(wildcard $(PIP_FIND_LINKS)/torch-2.13.0*cp311*.whl /opt/wheels/torch-2.13.0*cp311*.whl))
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
@@ -41,7 +44,14 @@ demo: $(STAMP)
 	$(BIN)/qsel convert $(DEMO_OUT)/layer.qirz $(DEMO_OUT)/layer.canonical.qir
 	@echo "demo outputs in $(DEMO_OUT)/: layer.qir, layer.qirz, layer.canonical.qir, couplings.png"
 
-test: $(STAMP) $(OQ_STAMP)
+$(TORCH_STAMP): $(STAMP)
+	@if [ -n "$(TORCH_WHEEL)" ]; then \
+	    echo "installing the optional PyTorch CPU wheel $(TORCH_WHEEL)"; \
+	    $(BIN)/python -m pip install --quiet "$(TORCH_WHEEL)"; \
+	else echo "note: no local PyTorch 2.13.0 CPU wheel; the PyTorch model tests will be reported as skipped"; fi
+	touch $@
+
+test: $(STAMP) $(TORCH_STAMP) $(OQ_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -62,8 +62,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
 
 
 def save(problem: Problem, path: str | os.PathLike, *, progress: Progress | None = None) -> None:
-    """Write ``problem`` to ``path`` (text or binary by suffix), atomically."""
+    """Verify ``problem`` and write it to ``path`` (text or binary by suffix), atomically."""
     kind = format_of(path)
+    verify(problem, context=f"refusing to write {path}")
     try:
         if kind == "text":
             with atomic_write(path, "w") as fh:
