@@ -1,0 +1,492 @@
+"""Import binary quadratic problems written by other tools into the qsel IR.
+
+``import_problem(path)`` picks the reader from the suffix:
+
+* ``.bqm``  dimod's binary BQM file (``BinaryQuadraticModel.to_file``);
+  SPIN models are converted to BINARY exactly (see :func:`spin_to_binary`).
+* ``.qubo`` qbsolv's text format, parsed here with ``file:line:column`` errors
+  (see :func:`read_qubo`).
+* ``.lp``   LP files with a quadratic objective over binary variables, read
+  with dimod's LP reader; linear constraints become IR constraints
+  (see :func:`read_lp`).
+
+Every imported problem has ``metadata["source"] = {"format", "path"
+(basename), "sha256" (of the file's bytes), ...}``. The quadratic part becomes
+one dense block over all variables when at least ``dense_threshold`` of the
+n(n-1)/2 pairs are coupled (and n <= :data:`DENSE_MAX`), sparse COO otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Hashable, Sequence
+
+import numpy as np
+
+from qsel import ir
+
+DENSE_THRESHOLD = 0.5
+"""Fraction of coupled pairs from which the couplings are stored as one dense block."""
+
+DENSE_MAX = 16_384
+"""Largest variable count stored densely (a 16,384^2 float64 block is 2 GiB)."""
+
+
+# ---------------------------------------------------------------------- dispatch
+def import_problem(path: str | os.PathLike, *, dense_threshold: float = DENSE_THRESHOLD) -> ir.Problem:
+    """Read ``path`` (``.bqm``, ``.qubo`` or ``.lp``) into a verified :class:`qsel.ir.Problem`."""
+    p = Path(path)
+    reader = READERS.get(p.suffix.lower())
+    if reader is None:
+        supported = ", ".join(sorted(READERS))
+        raise ir.QselError(f"{path}: cannot import files of type {p.suffix or '(no suffix)'!r} "
+                           f"(supported: {supported})")
+    data = _read_bytes(p)
+    problem = reader(p, data, dense_threshold)
+    return ir.verify(problem, context=f"importing {path}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ir.QselError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ir.QselError(f"{path}: is a folder, expected a file to import") from None
+    except OSError as exc:
+        raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _source(fmt: str, path: Path, data: bytes, **extra: object) -> dict:
+    return {"format": fmt, "path": path.name, "sha256": hashlib.sha256(data).hexdigest(), **extra}
+
+
+# ---------------------------------------------------------------------- assembly
+def problem_from_coo(labels: Sequence[str], linear: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                     vals: np.ndarray, offset: float = 0.0, *, metadata: dict | None = None,
+                     dense_threshold: float = DENSE_THRESHOLD,
+                     constraints: Sequence[ir.Constraint] = ()) -> ir.Problem:
+    """E(x) = offset + linear . x + sum_k vals[k] x[rows[k]] x[cols[k]] as an IR problem.
+
+    Terms with rows == cols are folded into the linear biases (x_i^2 = x_i);
+    the others are stored with row < col, as one dense block over all n
+    variables when the coupling entries number at least ``dense_threshold``
+    of the n(n-1)/2 pairs (duplicates summed), as COO otherwise (duplicates
+    kept; ``canonicalize`` sums them). Sums use np.bincount: O(nnz + n^2).
+    """
+    n = len(labels)
+    h = np.array(linear, dtype=np.float64, copy=True).reshape(n)
+    r = np.asarray(rows, dtype=np.int64).ravel()
+    c = np.asarray(cols, dtype=np.int64).ravel()
+    v = np.asarray(vals, dtype=np.float64).ravel()
+    diag = r == c
+    if np.any(diag):
+        h += np.bincount(r[diag], weights=v[diag], minlength=n)
+        r, c, v = r[~diag], c[~diag], v[~diag]
+    lo, hi = np.minimum(r, c), np.maximum(r, c)
+    pairs = n * (n - 1) // 2
+    variables = ir.Variables.from_labels(list(labels))
+    common = dict(offset=float(offset), constraints=tuple(constraints), metadata=dict(metadata or {}))
+    if 2 <= n <= DENSE_MAX and v.size > 0 and v.size >= dense_threshold * pairs:
+        matrix = np.bincount(lo * n + hi, weights=v, minlength=n * n).reshape(n, n)
+        block = ir.DenseBlock(np.arange(n, dtype=np.int64), matrix)
+        return ir.Problem(variables, h, dense=(block,), **common)
+    return ir.Problem(variables, h, sparse=ir.Couplings.from_arrays(lo, hi, v), **common)
+
+
+# ---------------------------------------------------------------------- labels
+def label_strings(labels: Sequence[Hashable]) -> tuple[list[str], dict[str, str]]:
+    """Unique, printable IR labels for arbitrary hashable labels, deterministically.
+
+    A non-empty printable string keeps its value; any other string becomes its
+    JSON form (``"a\\tb"`` -> ``"\\"a\\\\tb\\""``); every other label becomes its
+    ``repr`` (``3`` -> ``3``, ``(0, 'a')`` -> ``(0, 'a')``), or ``ascii`` when the
+    repr is not printable. Plain strings are placed first; a later label whose
+    text is already taken gets the first free ``TEXT#k`` (k = 1, 2, ...), in
+    variable order. Returns the labels and ``{new label: repr(original)}`` for
+    the ones renamed that way.
+    """
+    out: list[str | None] = [None] * len(labels)
+    taken: set[str] = set()
+    for i, lab in enumerate(labels):
+        if isinstance(lab, str) and lab and lab.isprintable() and lab not in taken:
+            out[i] = lab
+            taken.add(lab)
+    renamed: dict[str, str] = {}
+    for i, lab in enumerate(labels):
+        if out[i] is not None:
+            continue
+        if isinstance(lab, str):
+            text = json.dumps(lab)
+        else:
+            text = repr(lab)
+            if not text.isprintable():
+                text = ascii(lab)
+        if text in taken:
+            k = 1
+            while f"{text}#{k}" in taken:
+                k += 1
+            text = f"{text}#{k}"
+            renamed[text] = repr(lab)
+        out[i] = text
+        taken.add(text)
+    return [str(s) for s in out], renamed
+
+
+# ---------------------------------------------------------------------- .bqm
+def spin_to_binary(h: np.ndarray, rows: np.ndarray, cols: np.ndarray, J: np.ndarray,
+                   offset: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Exact SPIN -> BINARY rewrite with s = 2x - 1 (x in {0,1} <-> s in {-1,+1}).
+
+        h s        = 2h x - h
+        J s s'     = J (2x - 1)(2x' - 1) = 4J x x' - 2J x - 2J x' + J
+
+    so a_i = 2 h_i - 2 sum_{k: i in pair k} J_k, b_k = 4 J_k and
+    c' = c - sum_i h_i + sum_k J_k. Returns (a, b, c'); rows/cols are unchanged.
+    """
+    a = 2.0 * np.asarray(h, dtype=np.float64)
+    J = np.asarray(J, dtype=np.float64)
+    n = a.shape[0]
+    a -= 2.0 * (np.bincount(rows, weights=J, minlength=n) + np.bincount(cols, weights=J, minlength=n))
+    const = float(offset) - float(np.sum(h)) + float(np.sum(J))
+    return a, 4.0 * J, const
+
+
+def read_bqm(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -> ir.Problem:
+    """A dimod BQM file (``DIMODBQM`` magic, format 1.x or 2.x) as an IR problem."""
+    import dimod
+
+    try:
+        bqm = dimod.BinaryQuadraticModel.from_file(data)
+    except Exception as exc:  # dimod raises ValueError/KeyError/... on foreign or damaged files
+        raise ir.QselError(f"{path}: not a readable dimod BQM file ({type(exc).__name__}: {exc})") from None
+    order = list(bqm.variables)
+    vec = bqm.to_numpy_vectors(variable_order=order)
+    h = np.asarray(vec.linear_biases, dtype=np.float64)
+    rows = np.asarray(vec.quadratic.row_indices, dtype=np.int64)
+    cols = np.asarray(vec.quadratic.col_indices, dtype=np.int64)
+    J = np.asarray(vec.quadratic.biases, dtype=np.float64)
+    offset = float(vec.offset)
+    vartype = bqm.vartype.name
+    if bqm.vartype is dimod.SPIN:
+        h, J, offset = spin_to_binary(h, rows, cols, J, offset)
+    labels, renamed = label_strings(order)
+    extra: dict = {"vartype": vartype}
+    if vartype == "SPIN":
+        extra["conversion"] = "s = 2x - 1"
+    if renamed:
+        extra["renamed_labels"] = renamed
+    meta = {"source": _source("bqm", path, data, **extra)}
+    return problem_from_coo(labels, h, rows, cols, J, offset, metadata=meta, dense_threshold=dense_threshold)
+
+
+# ---------------------------------------------------------------------- .qubo
+@dataclass
+class _Program:
+    line: int
+    text: str
+    topology: str
+    max_nodes: int
+    n_nodes: int
+    n_couplers: int
+    columns: "_Columns"  # 1-based columns of the six fields
+
+
+class _Columns:
+    """1-based start columns of a line's whitespace-separated fields, computed only when an error needs one."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts: list[int] | None = None
+
+    def __getitem__(self, k: int) -> int:
+        if self._starts is None:
+            self._starts = [m.start() + 1 for m in re.finditer(r"\S+", self.text)]
+        return self._starts[k]
+
+
+def read_qubo(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -> ir.Problem:
+    """qbsolv's ``.qubo`` text format, E(x) = sum_nodes q_ii x_i + sum_couplers q_ij x_i x_j.
+
+    Rules (qbsolv README, "qbsolv QUBO Input File Format"): lines starting
+    with ``c`` are comments, anywhere; the first other line is the program
+    line ``p qubo TOPOLOGY MAXNODES NNODES NCOUPLERS``; then NNODES node lines
+    ``i i value`` followed by NCOUPLERS coupler lines ``i j value`` with i < j;
+    node numbers lie in 0..MAXNODES-1; duplicate nodes or couplers are errors.
+    Enforced here too: the counts, and the order (no coupler before all node
+    lines, no node line after a coupler). Accepted leniently, as qbsolv's own
+    reader does: blank lines, upper-case ``C``/``P``, zero coupler strengths and
+    couplers on nodes without a node line. Variables are the node numbers that
+    occur, sorted, labelled ``x<i>``.
+    """
+    source = str(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ir.FormatError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+
+    def error(msg: str, lineno: int, col: int, line_text: str | None) -> ir.ParseError:
+        return ir.ParseError(msg, source=source, line=lineno, column=col, line_text=line_text)
+
+    prog: _Program | None = None
+    node_idx: list[int] = []
+    node_val: list[float] = []
+    node_line: list[int] = []
+    cpl_i: list[int] = []
+    cpl_j: list[int] = []
+    cpl_val: list[float] = []
+    cpl_line: list[int] = []
+    lineno = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line_text = raw.rstrip("\r\n")
+        stripped = line_text.strip()
+        if not stripped or stripped[0] in "cC":
+            continue
+        fields = line_text.split()
+        cols = _Columns(line_text)
+        if prog is None:
+            if stripped[0] not in "pP":
+                raise error("expected the program line 'p qubo TOPOLOGY MAXNODES NNODES NCOUPLERS' before any "
+                            "node or coupler line", lineno, cols[0], line_text)
+            prog = _parse_program(fields, cols, lineno, line_text, error)
+            continue
+        if stripped[0] in "pP":
+            raise error(f"a second program line (the first is on line {prog.line})", lineno, cols[0], line_text)
+        if len(fields) != 3:
+            col = cols[3] if len(fields) > 3 else len(line_text) + 1
+            raise error(f"expected 'i j value' (3 fields), found {len(fields)} field(s)", lineno, col, line_text)
+        ends = []
+        for k in (0, 1):
+            try:
+                num = int(fields[k])
+            except ValueError:
+                raise error(f"node number must be an integer, found {fields[k]!r}", lineno, cols[k],
+                            line_text) from None
+            if not 0 <= num < prog.max_nodes:
+                raise error(f"node number {num} out of range 0..{prog.max_nodes - 1} (MAXNODES = "
+                            f"{prog.max_nodes} on line {prog.line})", lineno, cols[k], line_text)
+            ends.append(num)
+        try:
+            value = float(fields[2])
+        except ValueError:
+            raise error(f"value must be a number, found {fields[2]!r}", lineno, cols[2], line_text) from None
+        if not math.isfinite(value):
+            raise error(f"value must be finite, found {fields[2]!r}", lineno, cols[2], line_text)
+        i, j = ends
+        if i == j:
+            if cpl_line:
+                raise error(f"node line after coupler lines (first coupler on line {cpl_line[0]}); the format "
+                            f"lists all node lines 'i i value' before the couplers", lineno, cols[0], line_text)
+            if len(node_idx) == prog.n_nodes:
+                raise error(f"more node lines than the {prog.n_nodes} declared by the program line (line "
+                            f"{prog.line})", lineno, cols[0], line_text)
+            node_idx.append(i)
+            node_val.append(value)
+            node_line.append(lineno)
+        else:
+            if i > j:
+                raise error(f"coupler '{i} {j}' must list the smaller node first (i < j)", lineno, cols[0], line_text)
+            if len(node_idx) < prog.n_nodes:
+                raise error(f"coupler before the nodes section is complete: the program line (line {prog.line}) "
+                            f"declares {prog.n_nodes} node lines 'i i value' first, only {len(node_idx)} came "
+                            f"before this line", lineno, cols[0], line_text)
+            if len(cpl_i) == prog.n_couplers:
+                raise error(f"more coupler lines than the {prog.n_couplers} declared by the program line (line "
+                            f"{prog.line})", lineno, cols[0], line_text)
+            cpl_i.append(i)
+            cpl_j.append(j)
+            cpl_val.append(value)
+            cpl_line.append(lineno)
+
+    if prog is None:
+        raise error("no program line 'p qubo TOPOLOGY MAXNODES NNODES NCOUPLERS' found", max(lineno, 1), 1, None)
+    if len(node_idx) != prog.n_nodes:
+        raise error(f"the program line declares {prog.n_nodes} node lines but the file has {len(node_idx)}",
+                    prog.line, prog.columns[4], prog.text)
+    if len(cpl_i) != prog.n_couplers:
+        raise error(f"the program line declares {prog.n_couplers} coupler lines but the file has {len(cpl_i)}",
+                    prog.line, prog.columns[5], prog.text)
+
+    nodes = np.asarray(node_idx, dtype=np.int64)
+    ci, cj = np.asarray(cpl_i, dtype=np.int64), np.asarray(cpl_j, dtype=np.int64)
+    dup = _first_duplicate(nodes, np.asarray(node_line))
+    if dup is not None:
+        at, first = dup
+        lines = text.splitlines()
+        raise error(f"node {nodes[node_line.index(at)]} is listed twice (first on line {first})", at, 1,
+                    lines[at - 1])
+    dup = _first_duplicate(ci * prog.max_nodes + cj, np.asarray(cpl_line))
+    if dup is not None:
+        at, first = dup
+        lines = text.splitlines()
+        k = cpl_line.index(at)
+        raise error(f"coupler '{ci[k]} {cj[k]}' is listed twice (first on line {first})", at, 1, lines[at - 1])
+
+    used = np.unique(np.concatenate([nodes, ci, cj]))
+    h = np.zeros(used.shape[0])
+    h[np.searchsorted(used, nodes)] = np.asarray(node_val, dtype=np.float64)
+    rows, cols_ = np.searchsorted(used, ci), np.searchsorted(used, cj)
+    labels = [f"x{k}" for k in used.tolist()]
+    meta = {"source": _source("qubo", path, data, topology=prog.topology, max_nodes=prog.max_nodes)}
+    return problem_from_coo(labels, h, rows, cols_, np.asarray(cpl_val, dtype=np.float64), 0.0, metadata=meta,
+                            dense_threshold=dense_threshold)
+
+
+def _parse_program(fields: list[str], cols: "_Columns", lineno: int, line_text: str,
+                   error: Callable[..., ir.ParseError]) -> _Program:
+    if fields[0].lower() != "p":
+        raise error(f"expected 'p' to start the program line, found {fields[0]!r}", lineno, cols[0], line_text)
+    if len(fields) != 6:
+        col = cols[6] if len(fields) > 6 else len(line_text) + 1
+        raise error(f"the program line needs 6 fields 'p qubo TOPOLOGY MAXNODES NNODES NCOUPLERS', found "
+                    f"{len(fields)}", lineno, col, line_text)
+    if fields[1].lower() != "qubo":
+        raise error(f"expected file type 'qubo' on the program line, found {fields[1]!r}", lineno, cols[1], line_text)
+    counts = []
+    for k, name in ((3, "MAXNODES"), (4, "NNODES"), (5, "NCOUPLERS")):
+        try:
+            value = int(fields[k])
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise error(f"{name} must be a non-negative integer, found {fields[k]!r}", lineno, cols[k], line_text)
+        counts.append(value)
+    max_nodes, n_nodes, n_couplers = counts
+    if n_nodes > max_nodes:
+        raise error(f"NNODES ({n_nodes}) exceeds MAXNODES ({max_nodes})", lineno, cols[4], line_text)
+    return _Program(lineno, line_text, fields[2], max_nodes, n_nodes, n_couplers, cols)
+
+
+def _first_duplicate(keys: np.ndarray, lines: np.ndarray) -> tuple[int, int] | None:
+    """(line of the earliest repeated key's second occurrence, line of its first occurrence), or None."""
+    if keys.size < 2:
+        return None
+    order = np.argsort(keys, kind="stable")
+    k_sorted, l_sorted = keys[order], lines[order]
+    repeat = np.nonzero(k_sorted[1:] == k_sorted[:-1])[0] + 1
+    if repeat.size == 0:
+        return None
+    at = int(np.argmin(l_sorted[repeat]))
+    pos = repeat[at]
+    first = pos
+    while first > 0 and k_sorted[first - 1] == k_sorted[pos]:
+        first -= 1
+    return int(l_sorted[pos]), int(l_sorted[first])
+
+
+# ---------------------------------------------------------------------- .lp
+def read_lp(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -> ir.Problem:
+    """An LP file (CPLEX/Gurobi syntax) over binary variables, read by ``dimod.lp.load``.
+
+    dimod's reader multiplies every quadratic objective term by 1/2, so the
+    objective must write them as ``[ ... ]/2`` (``+ [ 4 x * y ]/2`` is 2 x y;
+    without ``/2`` the file is rejected); ``x ^ 2`` is x for a binary x. A
+    ``Maximize`` objective is negated (minimise -f). Variables must be binary:
+    declared under ``Binary``, or integers with bounds inside [0, 1]; a bound
+    that fixes one (``x = 1``) becomes the constraint ``bound.x == 1``. Linear
+    constraints ``sum c_k x_k + const SENSE rhs`` become IR constraints with
+    rhs - const; all coefficients 1 with an integer rhs is a cardinality
+    constraint. Unnamed constraints are called ``c<i>`` (i: their 1-based position).
+    """
+    import dimod
+
+    try:
+        cqm = dimod.lp.load(str(path))
+    except Exception as exc:  # the C++ reader raises ValueError("... illegal file format") and others
+        raise ir.QselError(f"{path}: not a readable LP file ({exc}); note that quadratic objective terms must be "
+                           f"written as [ ... ]/2 and constraint names must be unique") from None
+    order = list(cqm.variables)
+    labels, renamed = label_strings(order)
+    pos = {v: i for i, v in enumerate(order)}
+    fixed: list[ir.Constraint] = []
+    integer_as_binary: list[str] = []
+    for v, lab in zip(order, labels):
+        vartype = cqm.vartype(v)
+        lb, ub = float(cqm.lower_bound(v)), float(cqm.upper_bound(v))
+        if vartype is dimod.BINARY or (vartype is dimod.INTEGER and 0.0 <= lb <= ub <= 1.0):
+            if vartype is dimod.INTEGER:
+                integer_as_binary.append(lab)
+            if lb == ub:
+                fixed.append(ir.Constraint(f"bound.{lab}", np.array([pos[v]], dtype=np.int64), np.ones(1),
+                                           ir.Sense.EQ, lb))
+            continue
+        kind = {dimod.INTEGER: "general integer", dimod.REAL: "continuous", dimod.SPIN: "spin"}.get(vartype, vartype.name)
+        raise ir.QselError(f"{path}: variable {lab!r} is {kind} with bounds [{lb:g}, {ub:g}]; qsel imports binary "
+                           f"problems only (declare it under 'Binary')")
+
+    obj = cqm.objective
+    lin = list(obj.iter_linear())
+    h = np.zeros(len(order))
+    if lin:
+        h[np.fromiter((pos[v] for v, _ in lin), np.int64, len(lin))] = np.fromiter((b for _, b in lin), np.float64, len(lin))
+    quad = list(obj.iter_quadratic())
+    rows = np.fromiter((pos[u] for u, _, _ in quad), np.int64, len(quad))
+    cols = np.fromiter((pos[v] for _, v, _ in quad), np.int64, len(quad))
+    vals = np.fromiter((b for _, _, b in quad), np.float64, len(quad))
+
+    constraints: list[ir.Constraint] = []
+    names = _constraint_names(list(cqm.constraints))
+    for (key, con), name in zip(cqm.constraints.items(), names):
+        lhs = con.lhs
+        if not lhs.is_linear():
+            u, v, _ = next(iter(lhs.iter_quadratic()))
+            raise ir.QselError(f"{path}: constraint {name!r} is quadratic (it has the term {u} * {v}); qsel keeps "
+                               f"linear constraints only")
+        terms = [(pos[v], b) for v, b in lhs.iter_linear() if b != 0]
+        idx = np.fromiter((i for i, _ in terms), np.int64, len(terms))
+        coeffs = np.fromiter((b for _, b in terms), np.float64, len(terms))
+        rhs = float(con.rhs) - float(lhs.offset)
+        constraints.append(ir.Constraint(name, idx, coeffs, ir.Sense(con.sense.value), rhs))
+    taken = {c.label for c in constraints}
+    for c in fixed:
+        if c.label in taken:
+            raise ir.QselError(f"{path}: constraint name {c.label!r} clashes with the bound constraint qsel makes "
+                               f"for a fixed variable; rename the constraint")
+    extra: dict = {"objective": "maximize (negated)" if _is_maximize(data) else "minimize"}
+    if integer_as_binary:
+        extra["integer_as_binary"] = integer_as_binary
+    if renamed:
+        extra["renamed_labels"] = renamed
+    meta = {"source": _source("lp", path, data, **extra)}
+    return problem_from_coo(labels, h, rows, cols, vals, float(obj.offset), metadata=meta,
+                            dense_threshold=dense_threshold, constraints=[*constraints, *fixed])
+
+
+def _constraint_names(keys: list[Hashable]) -> list[str]:
+    """Named constraints keep their names; dimod labels unnamed ones by their 0-based position k: those
+    become ``c<k+1>`` (CPLEX's convention), with ``_1``, ``_2``, ... appended if that name is taken."""
+    names: list[str | None] = [k if isinstance(k, str) else None for k in keys]
+    taken = {n for n in names if n is not None}
+    out = []
+    for k, n in zip(keys, names):
+        if n is None:
+            base = n = f"c{int(k) + 1}"
+            suffix = 1
+            while n in taken:
+                n, suffix = f"{base}_{suffix}", suffix + 1
+            taken.add(n)
+        out.append(n)
+    return out
+
+
+def _is_maximize(data: bytes) -> bool:
+    """True when the first keyword of the LP file (after ``\\`` comments) is max/maximize/maximum."""
+    for raw in data.decode("utf-8", errors="replace").splitlines():
+        line = raw.split("\\", 1)[0].strip()
+        if line:
+            return line.split()[0].lower() in ("max", "maximize", "maximise", "maximum")
+    return False
+
+
+READERS: dict[str, Callable[[Path, bytes, float], ir.Problem]] = {
+    ".bqm": read_bqm,
+    ".lp": read_lp,
+    ".qubo": read_qubo,
+}
+"""Suffix -> reader(path, file bytes, dense_threshold)."""
