@@ -48,8 +48,7 @@ def _load(model: str, data: str, split: str, samples: int | None, trust_pickle: 
     from qsel.frontend.models import load_model
 
     network = load_model(model, trust_pickle=trust_pickle)
-    dataset = load_dataset(data, split, limit=samples)
-    check_compatible(network, dataset)
+    dataset = check_compatible(network, load_dataset(data, split, limit=samples))
     return network, dataset
 
 

@@ -8,25 +8,15 @@ comparable with the IR energy of the same masks.
 
 from __future__ import annotations
 
-import numpy as np
-
 from qsel import ir
 
+from . import metrics
 from .network import Network
 
 
-def scores_metrics(network: Network, X: np.ndarray, y: np.ndarray | None, **masks) -> dict:
-    """accuracy (classification) and loss: softmax cross-entropy or mean squared error."""
-    Z = network.logits(X, **masks)
-    if y is None:
-        return {"accuracy": None, "loss": None}
-    if network.task == "classification":
-        yi = np.asarray(y).astype(np.int64)
-        z = Z - Z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return {"accuracy": float(np.mean(Z.argmax(1) == yi)), "loss": float(-logp[np.arange(len(yi)), yi].mean())}
-    diff = Z - np.asarray(y, dtype=np.float64).reshape(Z.shape)
-    return {"accuracy": None, "loss": float(np.mean(np.sum(diff * diff, axis=1)))}
+def scores_metrics(network: Network, dataset, **masks) -> dict:
+    """accuracy (classifiers) and loss (cross-entropy or squared error) of the network, optionally masked."""
+    return {"accuracy": metrics.accuracy(network, dataset, **masks), "loss": metrics.loss(network, dataset, **masks)}
 
 
 def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_pickle: bool = False) -> dict:
@@ -37,22 +27,21 @@ def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_
     from .objective import measure
 
     network = load_model(model, trust_pickle=trust_pickle)
-    dataset = load_dataset(data, split)
-    check_compatible(network, dataset)
+    dataset = check_compatible(network, load_dataset(data, split))
     report: dict = {"model": model, "data": data, "split": split, "samples": int(dataset.X.shape[0]),
-                    "dense": scores_metrics(network, dataset.X, dataset.y)}
+                    "dense": scores_metrics(network, dataset)}
     if mask_path is None:
         return report
     result = Result.load(mask_path)
     sel = result.selection
     sel.check_against(network, mask_path)
     masks = {"unit_masks": sel.unit_masks(), "weight_masks": sel.weight_masks()}
-    report["masked"] = scores_metrics(network, dataset.X, dataset.y, **masks)
+    report["masked"] = scores_metrics(network, dataset, **masks)
     report["masked"]["kept"] = {k: f"{m.kept}/{m.mask.size}" for k, m in sel.masks.items()}
     cal = result.compile.get("calibration")
     if not cal:
         raise ir.QselError(f"{mask_path}: no 'compile.calibration' section; cannot rebuild the calibration batch")
-    batch = load_dataset(cal["dataset"], cal["split"], limit=cal.get("limit"))
+    batch = check_compatible(network, load_dataset(cal["dataset"], cal["split"], limit=cal.get("limit")))
     if batch.fingerprint != cal.get("fingerprint"):
         raise ir.QselError(f"{mask_path}: the calibration data {cal['dataset']!r} ({cal['split']}) no longer matches "
                            f"the fingerprint the problem was compiled with ({cal.get('fingerprint')})")
