@@ -198,7 +198,8 @@ def test_check_compatible_reshapes_flat_images_for_a_conv_network():
     d = load_dataset("digits", "test", limit=5)
     before = d.fingerprint
     flat = d.X.copy()
-    check_compatible(conv, d)
-    assert d.X.shape == (5, 1, 8, 8) and d.fingerprint == before == fingerprint(d.X, d.y)
-    np.testing.assert_array_equal(d.X.reshape(5, -1), flat)
-    assert conv.forward(d.X).shape == (5, 10)
+    shaped = check_compatible(conv, d)
+    assert shaped.X.shape == (5, 1, 8, 8) and shaped.fingerprint == before == fingerprint(shaped.X, shaped.y)
+    assert d.X.shape == (5, 64)  # the caller's dataset is left as it was
+    np.testing.assert_array_equal(shaped.X.reshape(5, -1), flat)
+    assert conv.forward(shaped.X).shape == (5, 10)
