@@ -40,6 +40,12 @@ class Transformed:
 class Pass:
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = True
+    # What "exact" means for this pass:
+    #   "identity": same variables, E_out(x) == E_in(x) and the same feasible set for every x;
+    #   "mapped":   exact through what the pass records in the metadata (fixed values restored,
+    #               energies divided by the scale factor, slack bits minimised over on the
+    #               feasible set); each such pass states its mapping, qsel.passes.mapping applies it.
+    correspondence: ClassVar[str] = "identity"
 
     def run(self, problem: Problem, props: PropertySet) -> Problem | Transformed:  # pragma: no cover
         raise NotImplementedError

@@ -21,6 +21,13 @@ _BUILTIN: dict[str, str] = {
     "canonicalize": "qsel.passes.canonicalize:Canonicalize",
     "stats": "qsel.passes.stats:Stats",
     "verify": "qsel.passes.verify:Verify",
+    "prune": "qsel.passes.prune:Prune",
+    "fix-variables": "qsel.passes.fix_variables:FixVariables",
+    "partition": "qsel.passes.partition:PartitionPass",
+    "lower-constraints": "qsel.passes.lower_constraints:LowerConstraints",
+    "scale": "qsel.passes.scale:Scale",
+    "quantize": "qsel.passes.quantize:Quantize",
+    "embed-check": "qsel.passes.embed_check:EmbedCheck",
 }
 
 
