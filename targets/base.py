@@ -8,20 +8,37 @@ plus what is needed to compose results back.
 
 A **Solver** samples one block-sized IR problem: ``sample(problem, *,
 num_reads, seed) -> Samples``. Composition over partitions (independent or
-iterated like qbsolv) is written once, on top of this interface.
+iterated like qbsolv) is written once, on top of this interface
+(:mod:`qsel.targets.solve`).
+
+Shared pieces both sides use:
+
+* :func:`blocks_of` — the blocks of a (partitioned) IR: one per partition,
+  leftovers as ``"unpartitioned"``, the whole problem as ``"all"`` when there
+  is no partition; :func:`block_problem` cuts one out (everything else
+  clamped to 0, the IR offset kept by the first block only).
+* :func:`from_spec` — ``"sa{num-sweeps=500}"`` -> a configured instance, with
+  the pipeline grammar and option checking of the passes.
+* :func:`energy_summary` — min/median/mean/max and a histogram of energies.
+* ``Target.emit`` has a default implementation: it calls ``emit_block`` once
+  per block and builds the manifest with :meth:`Manifest.for_problem`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
 from qsel import ir
 
-from .manifest import Manifest
+from .manifest import BlockEntry, Manifest
 
 
 @dataclass(frozen=True)
@@ -30,8 +47,37 @@ class Target:
     description: ClassVar[str] = ""
     default_pipeline: ClassVar[str] = "canonicalize"
 
-    def emit(self, problem: ir.Problem, outdir: Path) -> Manifest:  # pragma: no cover - interface
-        raise NotImplementedError
+    def emit(self, problem: ir.Problem, outdir: Path) -> Manifest:
+        """Write one file per block into ``outdir`` and return the manifest (the caller saves it).
+
+        The default calls :meth:`emit_block` for every block of :func:`blocks_of`."""
+        outdir = Path(outdir)
+        if self.block_constraints == "none":
+            from .convert import require_unconstrained
+
+            require_unconstrained(problem, self.name)
+        blocks = blocks_of(problem, constraints=self.block_constraints)
+        if not blocks:
+            raise ir.QselError(f"target '{self.name}': the problem has no variables left (all fixed?); "
+                               f"nothing to emit — use 'qsel solve' to decode it directly")
+        stems = unique_stems([b.name for b in blocks])
+        entries = [self.emit_block(b, block_problem(problem, b, first=(k == 0)), outdir, stem)
+                   for k, (b, stem) in enumerate(zip(blocks, stems))]
+        return Manifest.for_problem(problem, self.name, self.options(), entries,
+                                    [b.indices for b in blocks])
+
+    # constraint handling of the default emit: "inside" keeps the constraints that lie in one
+    # block and refuses ones that span blocks; "none" expects none (they must be lowered first)
+    block_constraints: ClassVar[str] = "inside"
+
+    def emit_block(self, block: "Block", sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:  # pragma: no cover
+        raise NotImplementedError(f"target '{self.name}' implements neither emit nor emit_block")
+
+    def options(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def spec(self) -> str:
+        return spec_of(self)
 
 
 @dataclass
@@ -42,6 +88,28 @@ class Samples:
     energies: np.ndarray
     num_occurrences: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.energies = np.asarray(self.energies, dtype=np.float64).ravel()
+        X = np.asarray(self.X)
+        if X.ndim != 2:
+            X = X.reshape(self.energies.shape[0], -1) if X.size else np.zeros((self.energies.shape[0], 0), np.int8)
+        self.X = X
+        if self.num_occurrences is not None:
+            self.num_occurrences = np.asarray(self.num_occurrences, dtype=np.int64)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """How many times each row was seen (ones when the sampler does not aggregate)."""
+        return self.num_occurrences if self.num_occurrences is not None else np.ones(len(self.energies), np.int64)
+
+    def order(self, problem: ir.Problem | None = None) -> np.ndarray:
+        """Row order best first: by total constraint violation (when ``problem`` has constraints), then energy."""
+        if problem is not None and problem.constraints and len(self.energies):
+            viol = problem.violations(self.X).sum(axis=1)
+            viol = np.where(viol <= VIOLATION_TOL, 0.0, viol)
+            return np.lexsort((self.energies, viol))
+        return np.argsort(self.energies, kind="stable")
 
     def best(self, problem: ir.Problem | None = None) -> np.ndarray:
         """Lowest-energy sample; feasible ones first when a problem with constraints is given."""
@@ -62,3 +130,183 @@ class Solver:
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:  # pragma: no cover
         raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def spec(self) -> str:
+        return spec_of(self)
+
+
+VIOLATION_TOL = 1e-9
+
+
+# ------------------------------------------------------------------ blocks
+@dataclass(frozen=True)
+class Block:
+    """One block of the IR: ``indices[i]`` is the IR index of the block's variable i."""
+
+    name: str
+    indices: np.ndarray  # int64, sorted
+    constraints: tuple[int, ...] = ()  # positions in problem.constraints of the constraints lying inside it
+
+    @property
+    def size(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def blocks_of(problem: ir.Problem, *, constraints: str = "inside") -> list[Block]:
+    """The blocks of ``problem``: its partitions (sorted indices), the uncovered variables as one more block
+    ``"unpartitioned"``, or one block ``"all"`` when it has no partitions. Empty blocks are skipped.
+
+    ``constraints``: ``"inside"`` refuses a constraint spanning several blocks (a QselError saying what to
+    do); ``"ignore"`` lets it through (the caller deals with it); ``"none"`` refuses any constraint."""
+    n = problem.num_vars
+    parts = [(p.name, np.sort(p.indices).astype(np.int64)) for p in problem.partitions if p.size]
+    covered = np.zeros(n, dtype=bool)
+    for _, idx in parts:
+        covered[idx] = True
+    if not parts:
+        parts = [("all", np.arange(n, dtype=np.int64))] if n else []
+    elif not covered.all():
+        parts.append(("unpartitioned", np.flatnonzero(~covered).astype(np.int64)))
+    owner = block_owner(n, [idx for _, idx in parts])
+    inside: list[list[int]] = [[] for _ in parts]
+    for k, c in enumerate(problem.constraints):
+        if constraints == "none":
+            raise ir.QselError(f"constraint {c.label!r} is still in the IR; run the 'lower-constraints' pass first")
+        owners = np.unique(owner[c.indices]) if c.indices.size else np.zeros(0, np.int64)
+        if owners.size == 1:
+            inside[int(owners[0])].append(k)
+        elif owners.size > 1 and constraints == "inside":
+            names = ", ".join(repr(parts[int(o)][0]) for o in owners[:4])
+            raise ir.QselError(
+                f"constraint {c.label!r} spans several blocks ({names}{', ...' if owners.size > 4 else ''}); "
+                f"block files cannot honour it: lower it first ('lower-constraints' before 'partition'), "
+                f"or partition so that each constraint lies in one block")
+    return [Block(name, idx, tuple(cs)) for (name, idx), cs in zip(parts, inside)]
+
+
+def block_owner(n: int, index_sets: Sequence[np.ndarray]) -> np.ndarray:
+    """owner[i] = position of the block holding variable i (-1: none)."""
+    owner = np.full(n, -1, dtype=np.int64)
+    for b, idx in enumerate(index_sets):
+        owner[idx] = b
+    return owner
+
+
+def block_problem(problem: ir.Problem, block: Block, *, first: bool = True,
+                  values: np.ndarray | None = None) -> ir.Problem:
+    """The block as its own problem (variable i = IR variable ``block.indices[i]``).
+
+    ``values`` None: every other variable clamped to 0 (cross terms dropped: ``ir.restrict``), only the
+    constraints inside the block kept, and the IR offset kept only when ``first``. ``values`` given (a full
+    0/1 assignment): the other variables clamped at those values, cross terms folded into the linear biases
+    and every constraint touching the block kept with its right-hand side shifted (exact conditional problem:
+    E_block(x_b) == E(x with x_b in the block))."""
+    keep = np.zeros(problem.num_vars, dtype=bool)
+    keep[block.indices] = True
+    others = np.flatnonzero(~keep)
+    if values is None:
+        cons = tuple(problem.constraints[k] for k in block.constraints)
+        base = problem.replace(constraints=cons, partitions=())
+        sub = ir.restrict(base, block.indices)
+        if not first:
+            sub = sub.replace(offset=sub.offset - float(problem.offset))
+        return sub
+    cons = tuple(c for c in problem.constraints if keep[c.indices].any())
+    base = problem.replace(constraints=cons, partitions=())
+    if not others.size:
+        return base
+    return ir.clamp(base, others, np.asarray(values, dtype=np.float64)[others], record=False)
+
+
+def unique_stems(names: Sequence[str]) -> list[str]:
+    """File-name-safe, unique stems for block names (``p0``, ``fc1_part_2`` ...)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".") or "block"
+        cand, k = stem, 1
+        while cand.lower() in seen:
+            k += 1
+            cand = f"{stem}_{k}"
+        seen.add(cand.lower())
+        out.append(cand)
+    return out
+
+
+# ------------------------------------------------------------------ specs
+def from_spec(text: str, kind: str, getter: Callable[[str], type]) -> Any:
+    """``NAME`` or ``NAME{key=value,...}`` -> an instance of the registered class, options type-checked.
+
+    ``kind`` is "target" or "solver" (for messages); ``getter`` the registry lookup."""
+    from qsel.passes.base import convert_option
+    from qsel.passes.pipeline import parse
+
+    items = parse(text)
+    if len(items) != 1:
+        raise ir.QselError(f"expected one {kind} name (optionally with {{options}}), got {text!r}")
+    item = items[0]
+    cls = getter(item.name)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, raw in item.options.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            valid = sorted(k.replace("_", "-") for k in fields)
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ir.QselError(f"{kind} '{item.name}' has no option '{key}'{hint} "
+                               f"(its options: {', '.join(valid) or 'none'})")
+        kwargs[name] = convert_option(item.name, key, raw, fields[name])
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ir.QselError(f"{kind} '{item.name}': {exc}") from None
+
+
+def spec_of(obj: Any) -> str:
+    """The spec string of a configured target or solver: non-default options only."""
+    from qsel.passes.base import format_value
+
+    opts = []
+    for f in dataclasses.fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if value != default:
+            opts.append(f"{f.name.replace('_', '-')}={format_value(value)}")
+    return f"{obj.name}{{{','.join(opts)}}}" if opts else obj.name
+
+
+def option_fields(cls: type) -> list[tuple[str, Any]]:
+    """(kebab-case name, default) of a target's or solver's options, for listings."""
+    return [(f.name.replace("_", "-"), f.default) for f in dataclasses.fields(cls) if f.init]
+
+
+# ------------------------------------------------------------------ energies
+def energy_summary(energies: np.ndarray, weights: np.ndarray | None = None, *, bins: int = 20) -> dict[str, Any]:
+    """count, min, median, mean, max and a histogram (``edges``, ``counts``) of weighted energies."""
+    e = np.asarray(energies, dtype=np.float64).ravel()
+    if e.size == 0:
+        return {"count": 0}
+    lo, hi = float(e.min()), float(e.max())
+    span = (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
+    if not hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
+        bins = 1  # (nearly) one energy: one bin, never bins narrower than the float spacing
+    if weights is None:  # O(n): no sort (the exact solver summarises up to 2^24 energies)
+        total, median, mean = int(e.size), float(np.median(e)), float(e.mean())
+        counts, edges = np.histogram(e, bins=max(1, int(bins)), range=span)
+    else:
+        w = np.asarray(weights, dtype=np.int64).ravel()
+        order = np.argsort(e, kind="stable")
+        cw = np.cumsum(w[order])
+        total = int(cw[-1])
+        median = float(e[order][min(int(np.searchsorted(cw, total / 2.0)), e.size - 1)]) if total else float("nan")
+        mean = float(np.average(e, weights=w)) if total else float("nan")
+        counts, edges = np.histogram(e, bins=max(1, int(bins)), range=span, weights=w)
+    return {"count": total, "min": lo, "median": median, "mean": mean, "max": hi,
+            "histogram": {"edges": [float(v) for v in edges], "counts": [int(round(c)) for c in counts]}}

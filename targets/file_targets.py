@@ -1,0 +1,233 @@
+"""Solver files: qbsolv ``.qubo`` text and LP with a quadratic objective, one file per block.
+
+``qubo`` (pipeline ``canonicalize,lower-constraints{penalty=auto}``) writes
+``NAME.qubo`` in qbsolv's format::
+
+    c comment lines start with c in column 1
+    p qubo 0 N N M          topology 0 (unconstrained), maxNodes, nNodes, nCouplers
+    i i Q_ii                N node lines, one per variable (0 <= i < N)
+    i j Q_ij                M coupler lines, i < j, no duplicates, no zeros
+
+minimising E(x) = sum_i Q_ii x_i + sum_{i<j} Q_ij x_i x_j. Node i is the
+block's i-th variable (``labels[i]`` in the manifest); the format has no
+constant, so the offset is the block's ``offset`` in the manifest. Numbers
+are the shortest strings that read back to the same double.
+
+``lp`` (pipeline ``canonicalize``: constraints stay native) writes ``NAME.lp``
+in the CPLEX LP format that MIQP solvers read (CPLEX, Gurobi, HiGHS, SCIP,
+dimod.lp)::
+
+    Minimize
+     obj:
+      + h_i x_i ...
+      + [ 2 J_ij x_i * x_j ... ] / 2        quadratic terms, LP's [ ] / 2 convention
+      + c                                   the constant (first block only)
+    Subject To
+     LABEL: + c_k x_k ... = rhs             constraints inside the block, by IR label
+    Binaries
+     x_i ...
+    End
+
+Variables keep their IR labels when every label of the block is a valid LP
+name (letters, digits, ``_`` and ``.``, not starting with a digit, ``.``,
+``e``/``E``, not a keyword); otherwise they are named ``x0 .. x{n-1}``. The
+manifest records the names (``extra["names"]``); constraint names likewise
+(``c0 ..`` when a label is not LP-safe, ``extra["constraint_names"]``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from qsel import ir
+
+from .base import Block, Target
+from .convert import coo
+from .manifest import BlockEntry
+
+_RUN_QUBO = ("qbsolv -i FILE (minimises); node i is labels[i]; E_IR = scale * E_file + offset (+ cross terms); "
+             "write the solution as a dimod SampleSet JSON or qiskit-style counts for `qsel compose`")
+_RUN_LP = ("any MIQP solver, e.g. `cplex -c 'read FILE' optimize`, `gurobi_cl FILE`, HiGHS, or dimod.lp.load(FILE); "
+           "variable names in extra.names map to labels; E_IR = scale * objective + offset (+ cross terms)")
+
+_LP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,254}\Z")
+_LP_KEYWORDS = {
+    "minimize", "minimise", "minimum", "min", "maximize", "maximise", "maximum", "max", "subject", "to", "st",
+    "such", "that", "bound", "bounds", "binary", "binaries", "bin", "general", "generals", "gen", "integer",
+    "integers", "semi", "semis", "semi-continuous", "sos", "end", "free", "inf", "infinity", "obj",
+}
+
+
+def lp_safe(name: str) -> bool:
+    return bool(_LP_NAME.match(name)) and name[0] not in "eE" and name.lower() not in _LP_KEYWORDS
+
+
+def lp_names(labels: list[str], prefix: str) -> list[str]:
+    """The labels themselves when all are LP-safe (and distinct ignoring case), else prefix0 .. prefix{n-1}."""
+    if all(lp_safe(lab) for lab in labels) and len({lab.lower() for lab in labels}) == len(labels):
+        return list(labels)
+    return [f"{prefix}{i}" for i in range(len(labels))]
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _term(coef: float, name: str) -> str:
+    return f"{'-' if coef < 0 else '+'} {_num(abs(coef))} {name}"
+
+
+# ------------------------------------------------------------------ qubo
+def qubo_text(problem: ir.Problem, name: str) -> str:
+    n = problem.num_vars
+    r, c, v = coo(problem)
+    lines = [f"c qsel block {name}: {n} variables (node i = labels[i] in manifest.json), {len(v)} couplers",
+             f"c minimise sum_i Q_ii x_i + sum_(i<j) Q_ij x_i x_j; the constant {problem.offset!r} is the block "
+             f"offset in manifest.json",
+             f"p qubo 0 {n} {n} {len(v)}"]
+    lines += [f"{i} {i} {_num(h)}" for i, h in enumerate(problem.linear.tolist())]
+    lines += [f"{i} {j} {_num(w)}" for i, j, w in zip(r.tolist(), c.tolist(), v.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+def read_qubo_file(path: Path, labels: list[str]) -> ir.Problem:
+    """Parse a qbsolv ``.qubo`` file strictly (counts, ranges, i < j, no duplicates) over ``labels``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ir.QselError(f"{path}: no such file") from None
+    header = None
+    h = np.zeros(len(labels))
+    nodes: set[int] = set()
+    couplers: dict[tuple[int, int], float] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line[0] in "cC":
+            continue
+        parts = line.split()
+        if header is None:
+            if parts[0].lower() != "p" or len(parts) != 6 or parts[1] != "qubo":
+                raise ir.QselError(f"{path}:{lineno}: expected the program line 'p qubo TOPOLOGY MAXNODES NNODES "
+                                   f"NCOUPLERS', found {line.strip()!r}")
+            try:
+                header = (int(parts[3]), int(parts[4]), int(parts[5]))
+            except ValueError:
+                raise ir.QselError(f"{path}:{lineno}: the program line needs integer counts") from None
+            if header[0] != len(labels):
+                raise ir.QselError(f"{path}:{lineno}: the file has {header[0]} nodes but the manifest block has "
+                                   f"{len(labels)} variables")
+            continue
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            i, j, w = int(parts[0]), int(parts[1]), float(parts[2])
+        except ValueError:
+            raise ir.QselError(f"{path}:{lineno}: expected 'i j value', found {line.strip()!r}") from None
+        if not (0 <= i < header[0] and 0 <= j < header[0]):
+            raise ir.QselError(f"{path}:{lineno}: node out of range 0..{header[0] - 1}")
+        if i == j:
+            if i in nodes:
+                raise ir.QselError(f"{path}:{lineno}: node {i} is listed twice")
+            nodes.add(i)
+            h[i] = w
+        else:
+            if i > j:
+                raise ir.QselError(f"{path}:{lineno}: a coupler needs i < j, found {i} {j}")
+            if (i, j) in couplers:
+                raise ir.QselError(f"{path}:{lineno}: coupler {i} {j} is listed twice")
+            couplers[(i, j)] = w
+    if header is None:
+        raise ir.QselError(f"{path}: no 'p qubo ...' program line")
+    if len(nodes) != header[1] or len(couplers) != header[2]:
+        raise ir.QselError(f"{path}: the program line announces {header[1]} nodes and {header[2]} couplers, "
+                           f"the file has {len(nodes)} and {len(couplers)}")
+    keys = list(couplers)
+    return ir.Problem(ir.Variables.from_labels(labels), h, 0.0, sparse=ir.Couplings.from_arrays(
+        [k[0] for k in keys], [k[1] for k in keys], list(couplers.values())))
+
+
+@dataclass(frozen=True)
+class QuboTarget(Target):
+    """qbsolv .qubo text per block (constraints lowered to penalties first)."""
+
+    name: ClassVar[str] = "qubo"
+    description: ClassVar[str] = "qbsolv .qubo text per block (node i = labels[i]; offset in the manifest)"
+    default_pipeline: ClassVar[str] = "canonicalize,lower-constraints{penalty=auto}"
+    block_constraints: ClassVar[str] = "none"
+
+    def emit_block(self, block: Block, sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:
+        fname = f"{stem}.qubo"
+        with ir.atomic_write(outdir / fname, "w") as fh:
+            fh.write(qubo_text(sub, block.name))
+        return BlockEntry(block.name, fname, "qubo", sub.labels, offset=float(sub.offset), scale=1.0, run=_RUN_QUBO,
+                          extra={"variables": sub.num_vars, "couplers": int(len(coo(sub)[2]))})
+
+
+# ------------------------------------------------------------------ lp
+def lp_text(problem: ir.Problem, name: str, names: list[str], con_names: list[str]) -> str:
+    r, c, v = coo(problem)
+    out = [f"\\ qsel block {name}: {problem.num_vars} binary variables, {len(v)} couplings, "
+           f"{len(problem.constraints)} constraints",
+           "\\ variable names map to IR labels through manifest.json (extra.names)",
+           "Minimize", " obj:"]
+    terms = [f"  {_term(w, names[i])}" for i, w in enumerate(problem.linear.tolist()) if w != 0]
+    if len(v):
+        terms.append("  + [")
+        terms += [f"  {'-' if w < 0 else '+'} {_num(2.0 * abs(w))} {names[i]} * {names[j]}"
+                  for i, j, w in zip(r.tolist(), c.tolist(), v.tolist())]
+        terms.append("  ] / 2")
+    if problem.offset != 0:
+        terms.append(f"  {'-' if problem.offset < 0 else '+'} {_num(abs(problem.offset))}")
+    if not terms:
+        terms.append(f"  + 0 {names[0]}")
+    out += terms
+    out.append("Subject To")
+    for con, cname in zip(problem.constraints, con_names):
+        lhs = " ".join(_term(w, names[i]) for i, w in zip(con.indices.tolist(), con.coeffs.tolist()))
+        sense = "=" if con.sense is ir.Sense.EQ else con.sense.value
+        out.append(f" {cname}: {lhs or '0 ' + names[0]} {sense} {_num(con.rhs)}")
+    out.append("Binaries")
+    for k in range(0, len(names), 10):
+        out.append(" " + " ".join(names[k:k + 10]))
+    out.append("End")
+    return "\n".join(out) + "\n"
+
+
+def read_lp_file(path: Path, labels: list[str], names: list[str] | None = None) -> ir.Problem:
+    """Read an LP file back with dimod's LP reader (a real one) into an IR problem over ``labels``."""
+    import dimod
+
+    from .dimod_targets import problem_from_cqm
+
+    if not Path(path).is_file():
+        raise ir.QselError(f"{path}: no such file")
+    try:
+        cqm = dimod.lp.load(str(path))
+    except Exception as exc:
+        raise ir.QselError(f"{path}: not a readable LP file ({exc})") from None
+    return problem_from_cqm(cqm, labels, str(path), names)
+
+
+@dataclass(frozen=True)
+class LPTarget(Target):
+    """LP with a quadratic objective per block (constraints native), readable by MIQP solvers."""
+
+    name: ClassVar[str] = "lp"
+    description: ClassVar[str] = "LP file per block: quadratic objective ([ ] / 2), binaries, constraints kept native"
+    default_pipeline: ClassVar[str] = "canonicalize"
+    block_constraints: ClassVar[str] = "inside"
+
+    def emit_block(self, block: Block, sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:
+        names = lp_names(sub.labels, "x")
+        con_names = lp_names([c.label for c in sub.constraints], "c")
+        fname = f"{stem}.lp"
+        with ir.atomic_write(outdir / fname, "w") as fh:
+            fh.write(lp_text(sub, block.name, names, con_names))
+        return BlockEntry(block.name, fname, "lp", sub.labels, offset=0.0, scale=1.0, run=_RUN_LP,
+                          extra={"variables": sub.num_vars, "names": names,
+                                 "constraint_names": dict(zip(con_names, (c.label for c in sub.constraints))),
+                                 "file_offset": float(sub.offset)})

@@ -1,0 +1,220 @@
+"""Partition-aware solving with any registered solver: blocks independently, or iterated like qbsolv.
+
+Blocks are the IR's partitions (:func:`qsel.targets.base.blocks_of`; the whole
+problem is one block when it has none).
+
+* ``independent``: each block is solved on its own, everything else clamped to
+  0 (``ir.restrict``: cross terms dropped; a constraint spanning blocks is not
+  enforced per block and is reported in ``notes``). The composed assignment is
+  then scored with the *true* energy of the whole IR, cross terms included.
+* ``iterate`` (qbsolv / dwave-hybrid style decomposition): start from the
+  independent solution, then sweep over the blocks: clamp every other block at
+  its current values (``ir.clamp``: cross terms become linear biases, a
+  constraint touching the block gets its right-hand side shifted), re-solve the
+  block, and accept its best sample only if the whole assignment gets strictly
+  better — lower total constraint violation, or equal violation and lower
+  energy. Stop after a sweep with no accepted block, or after
+  ``max_iterations`` sweeps. The energy never increases, so iterate never ends
+  worse than independent. Each sweep's energy is recorded.
+
+The solved problem's energy is what is compared; ``solve`` returns the
+assignment plus everything a result file reports (per-block timings, energies
+per iteration, the samples' energy distribution).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from qsel import ir
+
+from .base import VIOLATION_TOL, Block, Samples, Solver, block_problem, blocks_of, energy_summary
+
+Mode = Literal["independent", "iterate"]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Solution:
+    """What :func:`solve` found for the problem it was given (assignment in that problem's variable order)."""
+
+    x: np.ndarray
+    energy: float
+    violation: float
+    mode: str
+    blocks: list[dict[str, Any]]
+    iterations: list[dict[str, Any]]
+    distribution: dict[str, Any]
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    samples: list[Samples] = field(default_factory=list)  # last samples of each block
+
+    def report(self) -> dict[str, Any]:
+        """The fields a result file carries about the solve itself."""
+        return {"mode": self.mode, "blocks": self.blocks, "iterations": self.iterations,
+                "distribution": self.distribution, "notes": self.notes}
+
+
+def total_violation(problem: ir.Problem, X: np.ndarray) -> np.ndarray:
+    if not problem.constraints:
+        return np.zeros(np.atleast_2d(X).shape[0])
+    v = problem.violations(X).sum(axis=1)
+    return np.where(v <= VIOLATION_TOL, 0.0, v)
+
+
+def check_solver_fits(problem: ir.Problem, solver: Solver, blocks: list[Block]) -> None:
+    """Clear errors for a block too big for the solver, or constraints it cannot handle."""
+    if problem.constraints and not solver.handles_constraints:
+        labels = ", ".join(c.label for c in problem.constraints[:4])
+        raise ir.QselError(f"solver '{solver.name}' does not enforce constraints but the IR has {labels}; "
+                           f"lower them first with the 'lower-constraints' pass (qsel solve does so by itself)")
+    limit = solver.max_vars
+    if limit is not None:
+        big = [b for b in blocks if b.size > limit]
+        if big:
+            b = max(big, key=lambda blk: blk.size)
+            where = "the IR is not partitioned" if b.name == "all" else f"block {b.name!r} has {b.size} variables"
+            raise ir.QselError(f"solver '{solver.name}' takes at most {limit} variables per block but {where} "
+                               f"({b.size} variables); partition it first, e.g. -p 'partition{{max-vars={limit}}}'")
+
+
+def _is_better(viol_new: float, e_new: float, viol: float, e: float) -> bool:
+    if viol_new < viol - VIOLATION_TOL:
+        return True
+    if viol_new > viol + VIOLATION_TOL:
+        return False
+    return e_new < e - 1e-12 * max(1.0, abs(e))
+
+
+def _block_seed(seed: int | None, sweep: int, b: int, nblocks: int) -> int | None:
+    return None if seed is None else int(seed) + sweep * max(nblocks, 1) + b
+
+
+def compose_rows(problem: ir.Problem, blocks: list[Block], samples: list[Samples], base: np.ndarray,
+                 max_rows: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Full assignments whose row r takes each block's r-th best sample (its best when it has fewer rows);
+    variables outside every block keep ``base``. Returns (X, weights)."""
+    if len(blocks) == 1 and blocks[0].size == problem.num_vars:
+        s = samples[0]
+        X = np.tile(base.astype(np.int8), (len(s.energies), 1))
+        X[:, blocks[0].indices] = s.X
+        return X, s.weights
+    rows = min(max((len(s.energies) for s in samples), default=1), max_rows)
+    X = np.tile(base.astype(np.int8), (rows, 1))
+    for blk, s in zip(blocks, samples):
+        if not len(s.energies):
+            continue
+        order = s.order()
+        take = order[np.minimum(np.arange(rows), order.shape[0] - 1)]
+        X[:, blk.indices] = s.X[take]
+    return X, np.ones(rows, np.int64)
+
+
+def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", num_reads: int = 100,
+          seed: int | None = None, max_iterations: int = 20, progress: Progress | None = None,
+          bins: int = 20) -> Solution:
+    """Solve ``problem`` block by block with ``solver`` (see the module docstring for the two modes)."""
+    if mode not in ("independent", "iterate"):
+        raise ir.QselError(f"unknown solve mode {mode!r} (expected independent or iterate)")
+    if num_reads < 1:
+        raise ir.QselError(f"--num-reads must be at least 1, got {num_reads}")
+    blocks = blocks_of(problem, constraints="ignore")
+    check_solver_fits(problem, solver, blocks)
+    n = problem.num_vars
+    notes: list[str] = []
+    spanning = [c.label for k, c in enumerate(problem.constraints)
+                if not any(k in b.constraints for b in blocks) and c.indices.size]
+    if spanning and mode == "independent":
+        notes.append(f"constraints spanning several blocks are not enforced when blocks are solved independently: "
+                     f"{', '.join(spanning)} (use --mode iterate)")
+    start_all = time.perf_counter()
+    x = np.zeros(n, dtype=np.int8)
+    block_info: list[dict[str, Any]] = []
+    last: list[Samples] = []
+    for b, blk in enumerate(blocks):
+        sub = block_problem(problem, blk, first=(b == 0))
+        t0 = time.perf_counter()
+        s = solver.sample(sub, num_reads=num_reads, seed=_block_seed(seed, 0, b, len(blocks)))
+        dt = time.perf_counter() - t0
+        if not len(s.energies):
+            raise ir.QselError(f"solver '{solver.name}' returned no sample for block {blk.name!r}")
+        best = s.order(sub)[0]
+        x[blk.indices] = s.X[best]
+        last.append(s)
+        block_info.append({"name": blk.name, "size": blk.size, "energy": float(s.energies[best]),
+                           "seconds": dt, "solves": 1, "accepted": 1, "info": _jsonable(s.info)})
+        if progress:
+            progress(1)
+    X1 = x[None, :]
+    energy = float(problem.energies(X1)[0]) if n else float(problem.offset)
+    viol = float(total_violation(problem, X1)[0])
+    iterations = [{"iteration": 0, "energy": energy, "violation": viol, "accepted_blocks": len(blocks),
+                   "seconds": time.perf_counter() - start_all}]
+    if mode == "iterate" and len(blocks) > 1:
+        for sweep in range(1, max_iterations + 1):
+            t_sweep = time.perf_counter()
+            accepted = 0
+            for b, blk in enumerate(blocks):
+                sub = block_problem(problem, blk, values=x)
+                t0 = time.perf_counter()
+                s = solver.sample(sub, num_reads=num_reads, seed=_block_seed(seed, sweep, b, len(blocks)))
+                block_info[b]["seconds"] += time.perf_counter() - t0
+                block_info[b]["solves"] += 1
+                if progress:
+                    progress(1)
+                if not len(s.energies):
+                    continue
+                last[b] = s
+                cand = x.copy()
+                cand[blk.indices] = s.X[s.order(sub)[0]]
+                e_new = float(problem.energies(cand[None, :])[0])
+                v_new = float(total_violation(problem, cand[None, :])[0])
+                if _is_better(v_new, e_new, viol, energy):
+                    x, energy, viol = cand, e_new, v_new
+                    accepted += 1
+                    block_info[b]["accepted"] += 1
+                    block_info[b]["energy"] = float(sub.energy(cand[blk.indices]))
+            iterations.append({"iteration": sweep, "energy": energy, "violation": viol, "accepted_blocks": accepted,
+                               "seconds": time.perf_counter() - t_sweep})
+            if accepted == 0:
+                break
+        else:
+            notes.append(f"iterate stopped after --max-iterations {max_iterations} sweeps while still improving")
+    total = time.perf_counter() - start_all
+    X, w = compose_rows(problem, blocks, last, x)
+    if len(blocks) == 1 and "distribution" in last[0].info:
+        dist = dict(last[0].info["distribution"])
+    else:
+        E = problem.energies(X) if n else np.full(X.shape[0], float(problem.offset))
+        dist = {**energy_summary(E, w, bins=bins),
+                "of": "the solver's samples" if len(blocks) == 1 else
+                "full assignments composed row by row from each block's samples (row r = each block's r-th best)"}
+    return Solution(x=x, energy=energy, violation=viol, mode=mode, blocks=block_info, iterations=iterations,
+                    distribution=dist, timings={"solve": total,
+                                                "solver": float(sum(b["seconds"] for b in block_info))},
+                    notes=notes, samples=last)
+
+
+def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-safe scalar part of a solver's info (numbers, strings, small dicts/lists of those)."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        if k == "distribution":
+            continue
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            if isinstance(v, float) and not np.isfinite(v):
+                continue
+            out[k] = v
+        elif isinstance(v, (np.integer, np.floating)):
+            out[k] = v.item()
+        elif isinstance(v, dict):
+            sub = _jsonable(v)
+            if sub:
+                out[k] = sub
+        elif isinstance(v, (list, tuple)) and len(v) <= 64 and all(isinstance(e, (int, float, str)) for e in v):
+            out[k] = list(v)
+    return out
