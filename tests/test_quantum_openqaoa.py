@@ -1,0 +1,96 @@
+"""OpenQAOA across the process boundary: its QUBO JSON, the runner in .venv-openqaoa (Python 3.10), errors.
+
+These tests run the real OpenQAOA environment: ``<repo>/.venv-openqaoa`` (``make openqaoa-env``; ``make test``
+builds it) or the interpreter named by ``$QSEL_OPENQAOA_PYTHON``. They are not skipped when it is missing:
+the error says how to make it."""
+
+from __future__ import annotations
+
+import json
+import stat
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsel import ir
+from qsel.targets import openqaoa as OQ
+from qsel.targets.manifest import Manifest
+
+
+def random_block(n: int, seed: int) -> ir.Problem:
+    rng = np.random.default_rng(seed)
+    return ir.Problem.from_qubo_matrix(rng.normal(size=(n, n)), [f"fc1.n{i}" for i in range(n)],
+                                       offset=float(rng.normal()))
+
+
+def test_the_default_interpreter_is_the_repos_venv(monkeypatch):
+    monkeypatch.delenv(OQ.ENV_VAR, raising=False)
+    root = Path(__file__).resolve().parent.parent
+    want = root / ".venv-openqaoa" / "bin" / "python"
+    if want.exists():
+        assert OQ.openqaoa_python() == want
+    else:
+        with pytest.raises(ir.QselError, match=r"\.venv-openqaoa not found.*make openqaoa-env"):
+            OQ.openqaoa_python()
+
+
+def test_a_missing_override_says_how_to_fix_it(monkeypatch, tmp_path):
+    monkeypatch.setenv(OQ.ENV_VAR, str(tmp_path / "nope" / "python"))
+    with pytest.raises(ir.QselError, match="QSEL_OPENQAOA_PYTHON=.*no such interpreter.*make openqaoa-env"):
+        OQ.OpenQAOASolver().sample(random_block(3, 0), num_reads=5)
+
+
+def test_a_failing_runner_is_reported_with_its_stderr(monkeypatch, tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'Traceback: something broke in openqaoa' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv(OQ.ENV_VAR, str(fake))
+    with pytest.raises(ir.QselError, match=r"(?s)runner failed.*exit status 3.*something broke in openqaoa"):
+        OQ.evaluate(random_block(3, 0), np.zeros((1, 3)))
+
+
+def test_the_runner_imports_nothing_of_qsel():
+    import ast
+
+    tree = ast.parse(OQ.RUNNER.read_text())
+    modules = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert modules <= {"json", "os", "sys", "time", "traceback", "importlib", "numpy", "openqaoa"}, modules
+
+
+def test_openqaoa_target_writes_qubo_json(tmp_path):
+    a, b = random_block(4, 1), random_block(3, 2)
+    b = ir.Problem(ir.Variables.from_labels(["x", "y", "odd label"]), b.linear, b.offset, b.dense)
+    p = ir.Problem.concat([a, b]).replace(partitions=(ir.Partition("p0", np.arange(4)),
+                                                      ir.Partition("p1", np.arange(4, 7))))
+    m = OQ.OpenQAOATarget().emit(p, tmp_path)
+    m.save(tmp_path / "manifest.json")
+    m = Manifest.load(tmp_path / "manifest.json")
+    assert [e.file for e in m.blocks] == ["p0.openqaoa.json", "p1.openqaoa.json"]
+    d = json.loads((tmp_path / "p1.openqaoa.json").read_text())
+    assert d["n"] == 3 and d["problem_instance"] == {"problem_type": "generic_qubo"}
+    assert d["metadata"]["qsel"]["labels"] == ["x", "y", "odd label"] == m.blocks[1].labels
+    # the Ising form with z = 1 - 2x reproduces the block energy (the offset sits in block p0)
+    X = np.array(list(product([0, 1], repeat=3)), dtype=np.float64)
+    z = 1 - 2 * X
+    e = np.full(len(X), d["constant"])
+    for term, w in zip(d["terms"], d["weights"]):
+        e += w * np.prod(z[:, term], axis=1)
+    np.testing.assert_allclose(e, b.energies(X) - b.offset, atol=1e-12)
+
+
+def test_openqaoa_solver_runs_in_its_own_environment_and_finds_the_optimum():
+    p = random_block(6, 3)
+    X = np.array(list(product([0, 1], repeat=6)), dtype=np.float64)
+    best = p.energies(X).min()
+    s = OQ.OpenQAOASolver(p=2).sample(p, num_reads=300, seed=4)
+    assert s.info["python"].startswith("3.10.") and s.info["openqaoa"] == "0.2.6"
+    assert s.num_occurrences.sum() == 300
+    # energies from OpenQAOA's Hamiltonian (returned by the runner) equal the IR energies
+    assert s.info["energy_check_max_abs_diff"] < 1e-9
+    np.testing.assert_allclose(s.energies, p.energies(s.X))
+    assert s.energies.min() == pytest.approx(best, abs=1e-9)
+    assert s.info["probability_of_best_sample"] > 4 / 64
