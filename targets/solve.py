@@ -218,3 +218,51 @@ def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, (list, tuple)) and len(v) <= 64 and all(isinstance(e, (int, float, str)) for e in v):
             out[k] = list(v)
     return out
+
+
+@dataclass
+class SolveRun:
+    """``solve_to_result``'s answer: the result on the original IR and how it was obtained."""
+
+    result: Any  # qsel.result.Result
+    solution: Solution
+    solved: ir.Problem  # the problem the solver saw (after the pipeline)
+    pass_times: dict[str, float]
+    auto_pipeline: str
+    blocks: int
+
+
+def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
+                    num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
+                    progress: Progress | None = None) -> SolveRun:
+    """Run ``pipeline``, lower constraints the solver cannot enforce, solve, and map the assignment back
+    to ``original``'s variables (fixed values restored, slack bits dropped) as a :class:`qsel.result.Result`."""
+    from qsel.passes.mapping import restore
+    from qsel.result import Result
+
+    from .emit import run_pipeline
+
+    t_start = time.perf_counter()
+    problem, pass_times = run_pipeline(original, pipeline) if pipeline else (original, {})
+    auto = ""
+    if problem.constraints and not solver.handles_constraints:
+        auto = "lower-constraints{penalty=auto,spanning=lower}"
+        problem, more = run_pipeline(problem, auto)
+        pass_times.update(more)
+    nblocks = len(blocks_of(problem, constraints="ignore"))
+    sol = solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=max_iterations,
+                progress=progress)
+    x = restore(original, problem, sol.x[None, :].astype(np.float64))[0]
+    extra = {
+        "solved": {"pipeline": ",".join(p for p in (pipeline, auto) if p), "lowered_by_solve": bool(auto),
+                   "num_vars": problem.num_vars, "blocks": nblocks, "energy": sol.energy,
+                   "violation": sol.violation,
+                   "energy_of": "the solved problem (after the pipeline: penalties and scale included)"},
+        **sol.report(),
+        "num_reads": num_reads, "seed": seed,
+        "timings": {"passes": float(sum(pass_times.values())), **dict(pass_times),
+                    "solve": sol.timings["solve"], "solver": sol.timings["solver"],
+                    "total": time.perf_counter() - t_start},
+    }
+    result = Result.from_assignment(original, x, solver.spec(), **extra)
+    return SolveRun(result, sol, problem, pass_times, auto, nblocks)

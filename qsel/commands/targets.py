@@ -6,7 +6,6 @@ import sys
 import time
 
 import click
-import numpy as np
 
 from qsel import ir
 from qsel.cli_base import main
@@ -81,12 +80,9 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     """Solve IN with a solver (per partition block) and write masks, energy and statistics to RESULT.json."""
     from qsel import files
     from qsel.passes import build
-    from qsel.passes.mapping import restore
-    from qsel.result import Result
     from qsel.targets.base import blocks_of, from_spec
-    from qsel.targets.emit import run_pipeline
     from qsel.targets.registry import get_solver
-    from qsel.targets.solve import solve as run_solve
+    from qsel.targets.solve import solve_to_result
     from qsel.timing import Timer
 
     solver = from_spec(solver_spec, "solver", get_solver)
@@ -97,37 +93,20 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
         raise ir.QselError(f"--max-iterations must be at least 1, got {max_iterations}")
     build(pipeline)
     timer = Timer()
-    t_start = time.perf_counter()
     with timer.stage(f"load {input_path}"):
         original = files.load(input_path)
-    problem, pass_times = run_pipeline(original, pipeline) if pipeline else (original, {})
-    auto = ""
-    if problem.constraints and not solver.handles_constraints:
-        auto = "lower-constraints{penalty=auto,spanning=lower}"
-        problem, more = run_pipeline(problem, auto)
-        pass_times.update(more)
-        click.echo(f"qsel: solver '{solver.name}' takes no constraints: ran {auto}", err=True)
-    for name, seconds in pass_times.items():
-        timer.add(name, seconds)
-    nblocks = len(blocks_of(problem, constraints="ignore"))
-    total = nblocks * (1 + (max_iterations if mode == "iterate" and nblocks > 1 else 0))
+    nblocks_hint = len(blocks_of(original, constraints="ignore"))
+    total = nblocks_hint * (1 + (max_iterations if mode == "iterate" and nblocks_hint > 1 else 0))
     with _bar(f"{solver.name}: blocks", total) as progress:
-        with timer.stage("solve"):
-            sol = run_solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed,
-                            max_iterations=max_iterations, progress=progress)
-    x = restore(original, problem, sol.x[None, :].astype(np.float64))[0]
-    extra = {
-        "solved": {"pipeline": ",".join(p for p in (pipeline, auto) if p), "lowered_by_solve": bool(auto),
-                   "num_vars": problem.num_vars, "blocks": nblocks, "energy": sol.energy,
-                   "violation": sol.violation,
-                   "energy_of": "the solved problem (after the pipeline: penalties and scale included)"},
-        **sol.report(),
-        "num_reads": num_reads, "seed": seed,
-        "timings": {"load": timer.entries[0][1], "passes": float(sum(pass_times.values())),
-                    **{name: sec for name, sec in pass_times.items()}, "solve": sol.timings["solve"],
-                    "solver": sol.timings["solver"], "total": time.perf_counter() - t_start},
-    }
-    result = Result.from_assignment(original, x, solver.spec(), **extra)
+        run = solve_to_result(original, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
+                              max_iterations=max_iterations, progress=progress)
+    if run.auto_pipeline:
+        click.echo(f"qsel: solver '{solver.name}' takes no constraints: ran {run.auto_pipeline}", err=True)
+    for name, seconds in run.pass_times.items():
+        timer.add(name, seconds)
+    timer.add("solve", run.solution.timings["solve"])
+    result, sol, nblocks, extra = run.result, run.solution, run.blocks, run.result.extra
+    result.extra["timings"]["load"] = timer.entries[0][1]
     with timer.stage(f"save {output}"):
         result.save(output)
     its = len(sol.iterations) - 1
