@@ -38,11 +38,20 @@ $(OQ_STAMP): requirements-openqaoa.txt
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
-	$(BIN)/qsel example --units 64 --keep 0.25 -o $(DEMO_OUT)/layer.qir
-	$(BIN)/qsel opt $(DEMO_OUT)/layer.qir -p canonicalize,stats,verify -o $(DEMO_OUT)/layer.qirz --timing
-	$(BIN)/qsel inspect $(DEMO_OUT)/layer.qirz --plot $(DEMO_OUT)/couplings.png
-	$(BIN)/qsel convert $(DEMO_OUT)/layer.qirz $(DEMO_OUT)/layer.canonical.qir
-	@echo "demo outputs in $(DEMO_OUT)/: layer.qir, layer.qirz, layer.canonical.qir, couplings.png"
+	$(BIN)/qsel init --sizes 64,64,10 --seed 0 -o $(DEMO_OUT)/random.npz
+	$(BIN)/qsel train $(DEMO_OUT)/random.npz --data digits -o $(DEMO_OUT)/trained.npz
+	$(BIN)/qsel init --sizes 64,12,10 --seed 1 -o $(DEMO_OUT)/small-random.npz
+	$(BIN)/qsel train $(DEMO_OUT)/small-random.npz --data digits -o $(DEMO_OUT)/small.npz
+	@echo; echo "== 1/3 random MLP (strong lottery ticket, fit objective), D-Wave path on the local Pegasus stand-in"
+	$(BIN)/qsel select $(DEMO_OUT)/random.npz --data digits --keep 0.5 --sweep 0.25 -t dwave -s local-pegasus \
+	    -o $(DEMO_OUT)/random-pegasus
+	@echo; echo "== 2/3 trained MLP (reconstruct objective), D-Wave path on the local Pegasus stand-in"
+	$(BIN)/qsel select $(DEMO_OUT)/trained.npz --data digits --keep 0.25 --sweep 0.5 -t dwave -s local-pegasus \
+	    -o $(DEMO_OUT)/trained-pegasus
+	@echo; echo "== 3/3 a 12-unit trained layer on a simulated QAOA circuit (XY mixer keeps exactly 3 units)"
+	$(BIN)/qsel select $(DEMO_OUT)/small.npz --data digits --keep 0.25 -t qiskit-qaoa -s 'qaoa{p=2}' \
+	    -o $(DEMO_OUT)/small-qaoa
+	@echo; echo "plots: $(DEMO_OUT)/*/accuracy_vs_keep.png, couplings.png, energies.png; tables: $(DEMO_OUT)/*/summary.json"
 
 $(TORCH_STAMP): $(STAMP)
 	@if [ -n "$(TORCH_WHEEL)" ]; then \

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "qsel.commands.frontend",
     "qsel.commands.targets",
     "qsel.commands.submit",
+    "qsel.commands.select",
 )
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)

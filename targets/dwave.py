@@ -277,7 +277,7 @@ class LocalPegasusSolver(Solver):
     chain_strength: float = 0.0
     chain_prefactor: float = DEFAULT_PREFACTOR
     num_sweeps: int = 1000
-    postprocess: str = "none"  # none | steepest (greedy descent on the logical problem from each sample)
+    postprocess: str = "steepest"  # steepest (greedy descent on the logical problem from each sample) | none
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         child, graph, top = local_sampler(self.topology, missing_qubits=self.missing_qubits, seed=seed,

@@ -54,7 +54,7 @@ def write_qubo(problem: ir.Problem, path: Path) -> Path:
     from qsel.targets.convert import coo
 
     r, c, v = coo(problem)
-    lines = [f"c written by the qsel tests", f"p qubo 0 {problem.num_vars} {problem.num_vars} {len(v)}"]
+    lines = ["c written by the qsel tests", f"p qubo 0 {problem.num_vars} {problem.num_vars} {len(v)}"]
     lines += [f"{i} {i} {h!r}" for i, h in enumerate(problem.linear.tolist())]
     lines += [f"{i} {j} {b!r}" for i, j, b in zip(r.tolist(), c.tolist(), v.tolist())]
     path.write_text("\n".join(lines) + "\n")

@@ -13,7 +13,7 @@ import pytest
 from qsel import ir
 from qsel.baselines import solve
 from qsel.frontend import lowering
-from qsel.frontend.compile import CompileOptions, compile_network
+from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
 from qsel.frontend.network import Layer, Network
 from qsel.frontend.objective import measure
 from qsel.frontend.prune import apply_selection
@@ -96,12 +96,7 @@ def test_sequential_schedule_energy_is_loss_of_the_progressively_masked_network(
                           layers=layers)
     problem = compile_network(net, X, y, opts, solver=lambda p: solve(p, "greedy"))
     # Energy equals the measured objective for the solver's own choice (the one each later layer saw).
-    chosen = np.zeros(problem.num_vars)
-    offset = 0
-    for name in layers:
-        n = sum(1 for lab in problem.labels if lab.startswith(name + "."))
-        chosen[offset + np.asarray(problem.metadata["layers"][name]["chosen"], dtype=int)] = 1
-        offset += n
+    chosen = chosen_assignment(problem)
     sel = Selection.from_assignment(problem, chosen)
     assert problem.energy(chosen) == pytest.approx(sum(measure(net, X, y, sel, problem.metadata).values()), rel=1e-9)
 

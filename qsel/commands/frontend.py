@@ -131,24 +131,15 @@ def baseline(model, data, split, samples, objective, granularity, layers, keep, 
                                        method if schedule == "sequential" else None)
     start = time.perf_counter()
     if schedule == "sequential":
-        x = _chosen(problem)
+        from qsel.frontend.compile import chosen_assignment
+
+        x = chosen_assignment(problem)
     else:
         scores = magnitude_scores(network, dataset.X, problem) if method == "magnitude" else None
         x = baselines.solve(problem, method, seed=seed, magnitude_scores=scores)
     result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
     result.save(output)
     click.echo(f"{output}: {method} selection, energy {result.energy:.6g}, feasible {result.feasible}", err=True)
-
-
-def _chosen(problem: ir.Problem) -> np.ndarray:
-    """The assignment a sequential compile already chose, layer by layer (recorded in metadata)."""
-    x = np.zeros(problem.num_vars)
-    start = 0
-    for name, info in problem.metadata["layers"].items():
-        count = int(np.count_nonzero(problem.variables.layer == problem.variables.layer_names.index(name)))
-        x[start + np.asarray(info["chosen"], dtype=np.int64)] = 1.0
-        start += count
-    return x
 
 
 @main.command()

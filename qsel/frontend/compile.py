@@ -274,6 +274,16 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
     return _LayerPlan(name, problem, info)
 
 
+def chosen_assignment(problem: ir.Problem) -> np.ndarray:
+    """The assignment a sequential compile chose layer by layer (``metadata["layers"][l]["chosen"]``)."""
+    x = np.zeros(problem.num_vars)
+    v = problem.variables
+    for name, info in problem.metadata["layers"].items():
+        where = np.flatnonzero(v.layer == v.layer_names.index(name))
+        x[where[np.asarray(info["chosen"], dtype=np.int64)]] = 1.0
+    return x
+
+
 def options_dict(options: CompileOptions) -> dict:
     d = asdict(options)
     d["layers"] = list(options.layers) if options.layers else None

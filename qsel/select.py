@@ -1,0 +1,216 @@
+"""``qsel select``: the main job — from a network to a pruned, evaluated network in one command.
+
+    compile -> the target's pipeline -> emit -> solve -> compose -> apply -> eval
+
+plus the baselines a user would try without qsel (random, magnitude, greedy,
+and exact enumeration where every block has <= 20 variables) on the same
+objective and keep ratio, so the table says what qsel's subnetwork is worth.
+Everything lands in OUTDIR: ``problem.qir`` (the compiled IR), ``target/``
+(the emitted files + manifest.json), ``result.json``, the pruned model,
+``baselines/*.json``, ``summary.json`` and the plots.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from qsel import ir
+from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks, solve as baseline_solve
+from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
+from qsel.frontend.data import Dataset
+from qsel.frontend.network import Network
+from qsel.frontend.objective import measure
+from qsel.frontend.scores import magnitude_scores
+from qsel.result import Result
+
+BASELINES = ("random", "magnitude", "greedy", "exact")
+MODE = "iterate"  # partitioned IR: re-solve blocks with the others clamped; same as independent for one block
+
+
+@dataclass
+class SelectConfig:
+    options: CompileOptions
+    target: str = "dimod-bqm"
+    solver: str = "tabu"
+    pipeline: str | None = None  # None: the target's default pipeline
+    num_reads: int = 100
+    seed: int = 0
+    baselines: tuple[str, ...] = BASELINES
+    sweep: tuple[float, ...] = ()  # extra keep ratios for the accuracy-vs-keep plot
+
+
+@dataclass
+class Row:
+    """One line of the table: a method's subnetwork and what it is worth."""
+
+    method: str
+    keep: float | None
+    accuracy: float | None
+    loss: float | None
+    objective: float  # measured by running the masked network on the calibration batch
+    energy: float | None  # the IR energy of the selection
+    feasible: bool | None
+    seconds: float
+    kept: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Selected:
+    problem: ir.Problem
+    result: Result
+    rows: list[Row]
+    dense: dict[str, Any]
+    timings: dict[str, float]
+    sweep: list[Row] = field(default_factory=list)
+
+
+def _metrics(network: Network, test: Dataset, masks: dict) -> tuple[float | None, float | None]:
+    from qsel.frontend import metrics
+
+    return metrics.accuracy(network, test, **masks), metrics.loss(network, test, **masks)
+
+
+def _masks(result: Result) -> dict:
+    return {"unit_masks": result.selection.unit_masks(), "weight_masks": result.selection.weight_masks()}
+
+
+def _row(method: str, keep: float | None, network: Network, calib: Dataset, test: Dataset, result: Result,
+         problem: ir.Problem, seconds: float) -> Row:
+    acc, loss = _metrics(network, test, _masks(result))
+    objective = float(sum(measure(network, calib.X, calib.y, result.selection, problem.metadata).values()))
+    kept = {k: f"{m.kept}/{m.mask.size}" for k, m in result.selection.masks.items()}
+    return Row(method, keep, acc, loss, objective, result.energy, result.feasible, seconds, kept)
+
+
+def _solver_callback(config: SelectConfig, solver) -> Callable[[ir.Problem], np.ndarray]:
+    """Sequential schedule: each layer's problem goes through the target pipeline and the solver."""
+    from qsel.targets.solve import solve_to_result
+
+    def solve_layer(p: ir.Problem) -> np.ndarray:
+        run = solve_to_result(p, solver, pipeline=_pipeline(config), mode=MODE,
+                              num_reads=config.num_reads, seed=config.seed)
+        return np.array([run.result.assignment[label] for label in p.labels], dtype=np.float64)
+
+    return solve_layer
+
+
+def _pipeline(config: SelectConfig) -> str:
+    from qsel.targets.registry import get_target
+
+    return get_target(config.target).default_pipeline if config.pipeline is None else config.pipeline
+
+
+def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Path | None,
+             metadata: dict, progress: Callable[[str], None] | None = None) -> tuple[ir.Problem, Result, dict]:
+    """compile -> pipeline -> (emit) -> solve -> result, for one keep setting."""
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_solver, get_target
+    from qsel.targets.solve import solve_to_result
+
+    timings: dict[str, float] = {}
+    solver = from_spec(config.solver, "solver", get_solver)
+    t = time.perf_counter()
+    cb = _solver_callback(config, solver) if config.options.schedule == "sequential" else None
+    problem = compile_network(network, calib.X, calib.y, config.options, solver=cb, metadata=metadata,
+                              progress=progress)
+    timings["compile"] = time.perf_counter() - t
+    if outdir is not None:
+        from qsel import files
+        from qsel.targets.emit import emit
+
+        t = time.perf_counter()
+        files.save(problem, str(outdir / ("problem.qir" if problem.num_vars <= 2048 else "problem.qirz")))
+        target = from_spec(config.target, "target", get_target)
+        emit(problem, target, outdir / "target", pipeline=config.pipeline)
+        timings["emit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if config.options.schedule == "sequential":
+        x = chosen_assignment(problem)
+        result = Result.from_assignment(problem, x, f"{solver.spec()} (sequential, in the loop)")
+    else:
+        run = solve_to_result(problem, solver, pipeline=_pipeline(config), mode=MODE,
+                              num_reads=config.num_reads, seed=config.seed)
+        result = run.result
+    timings["solve"] = time.perf_counter() - t
+    return problem, result, timings
+
+
+def run_baseline(method: str, network: Network, calib: Dataset, config: SelectConfig, problem: ir.Problem,
+                 metadata: dict) -> tuple[ir.Problem, Result]:
+    """A baseline on the same objective: on the same IR (independent) or in the loop (sequential)."""
+    def choose(p: ir.Problem) -> np.ndarray:
+        scores = magnitude_scores(network, calib.X, p) if method == "magnitude" else None
+        return baseline_solve(p, method, seed=config.seed, magnitude_scores=scores)
+
+    if config.options.schedule == "sequential":
+        p = compile_network(network, calib.X, calib.y, config.options, solver=choose, metadata=metadata)
+        return p, Result.from_assignment(p, chosen_assignment(p), f"baseline:{method}")
+    return problem, Result.from_assignment(problem, choose(problem), f"baseline:{method}")
+
+
+def exact_possible(problem: ir.Problem) -> bool:
+    return all(b.index.shape[0] <= EXACT_MAX_VARS for b in baseline_blocks(problem))
+
+
+def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig, outdir: Path, *,
+           metadata: dict, model_path: str, progress: Callable[[str], None] | None = None) -> Selected:
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "baselines").mkdir(exist_ok=True)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    problem, result, stage = run_qsel(network, calib, config, outdir, metadata, progress)
+    timings.update(stage)
+    result.save(outdir / "result.json")
+    keep = config.options.keep
+    rows = [_row(f"qsel ({config.solver})", keep, network, calib, test, result, problem, stage["solve"])]
+    t = time.perf_counter()
+    _apply(network, result, outdir, model_path)
+    timings["apply"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for method in config.baselines:
+        if method == "exact" and not exact_possible(problem):
+            continue
+        if progress:
+            progress(f"baseline {method}")
+        tb = time.perf_counter()
+        p, res = run_baseline(method, network, calib, config, problem, metadata)
+        res.save(outdir / "baselines" / f"{method}.json")
+        rows.append(_row(method, keep, network, calib, test, res, p, time.perf_counter() - tb))
+    timings["baselines"] = time.perf_counter() - t
+    acc, loss = _metrics(network, test, {})
+    dense = {"accuracy": acc, "loss": loss, "params": network.num_params()}
+    sweep_rows: list[Row] = []
+    if config.sweep:
+        t = time.perf_counter()
+        for k in config.sweep:
+            if progress:
+                progress(f"sweep keep={k}")
+            cfg = replace(config, options=replace(config.options, keep=k, keep_count=None))
+            p, res, st = run_qsel(network, calib, cfg, None, metadata)
+            sweep_rows.append(_row(f"qsel ({config.solver})", k, network, calib, test, res, p, st["solve"]))
+            for method in config.baselines:
+                if method == "exact" and not exact_possible(p):
+                    continue
+                bp, bres = run_baseline(method, network, calib, cfg, p, metadata)
+                sweep_rows.append(_row(method, k, network, calib, test, bres, bp, 0.0))
+        timings["sweep"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return Selected(problem, result, rows, dense, timings, sweep_rows)
+
+
+def _apply(network: Network, result: Result, outdir: Path, model_path: str) -> Path:
+    from qsel.frontend.models import save_model
+    from qsel.frontend.prune import apply_selection
+
+    suffix = Path(model_path).suffix if Path(model_path).suffix in (".npz", ".onnx", ".pt", ".pth") else ".npz"
+    path = outdir / f"pruned{suffix}"
+    save_model(apply_selection(network, result.selection), path)
+    return path
