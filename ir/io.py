@@ -41,6 +41,13 @@ def format_of(path: str | os.PathLike, *, sniff: bool = False) -> str:
     raise QselError(f"{path}: unknown IR file type {p.suffix!r} (use .qir for text or .qirz for binary)")
 
 
+def default_file_mode() -> int:
+    """The mode a plain open() would give a new file: 0o666 minus the umask (mkstemp uses 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on success rename it over ``path``, on error delete it."""
@@ -54,6 +61,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -45,12 +45,6 @@ def run_pipeline(problem: ir.Problem, pipeline: str, *, callbacks=()) -> tuple[i
     return out, {f"pass {t.name}": t.seconds for t in manager.timings}
 
 
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def emit(problem: ir.Problem, target: Target, outdir: str | os.PathLike, *, pipeline: str | None = None,
          callbacks=()) -> Emitted:
     """Compile ``problem`` for ``target`` and write the files plus manifest.json into ``outdir``."""
@@ -84,7 +78,7 @@ def emit(problem: ir.Problem, target: Target, outdir: str | os.PathLike, *, pipe
             os.replace(p, dest)
             moved.append(dest)
         manifest.save(out / MANIFEST)
-        mode = _file_mode()
+        mode = ir.io.default_file_mode()
         for dest in [*moved, out / MANIFEST]:
             os.chmod(dest, mode)  # temporary files are created 0600; emitted files follow the umask
     except OSError as exc:
