@@ -58,22 +58,10 @@ def blocks_of(problem: ir.Problem) -> list[Block]:
 
 
 def sub_problem(problem: ir.Problem, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(h, S) of the block: linear biases and the symmetric coupling matrix among idx."""
-    n = problem.num_vars
-    pos = np.full(n, -1)
-    pos[idx] = np.arange(idx.shape[0])
-    S = np.zeros((idx.shape[0], idx.shape[0]))
-    for block in problem.dense:
-        inside = pos[block.index]
-        keep = inside >= 0
-        if np.any(keep):
-            sub = inside[keep]
-            S[np.ix_(sub, sub)] += block.matrix[np.ix_(keep, keep)]
-    sp = problem.sparse
-    ok = (pos[sp.rows] >= 0) & (pos[sp.cols] >= 0)
-    np.add.at(S, (pos[sp.rows[ok]], pos[sp.cols[ok]]), sp.vals[ok])
-    S = S + S.T
-    return problem.linear[idx].copy(), S
+    """(h, S) of the block: linear biases and the symmetric coupling matrix among idx (others at 0)."""
+    sub = ir.restrict(problem.replace(constraints=(), partitions=()), idx)
+    U = sub.to_dense_upper()
+    return sub.linear.copy(), U + U.T
 
 
 def greedy_block(h: np.ndarray, S: np.ndarray, count: int | None) -> np.ndarray:
