@@ -92,17 +92,29 @@ def _baseline_solver(method: str, network, dataset):
 @_compile_options
 @click.option("--solver", type=click.Choice(["greedy", "exact"]), default=None,
               help="Solver in the loop for --schedule sequential.")
+@click.option("--extra", "extra_path", default=None, metavar="TERMS.py",
+              help="Add objectives/constraints written with pyqubo over the compiled labels (see qsel add-terms).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of a pyqubo Placeholder in --extra.")
 @click.option("-o", "--output", required=True, metavar="OUT", help="IR file to write (.qir or .qirz).")
 @click.option("--timing", is_flag=True, help="Report load, lowering and save times on stderr.")
 def compile_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
-                schedule, target_scale, trust_pickle, solver, output, timing):
+                schedule, target_scale, trust_pickle, solver, extra_path, params, output, timing):
     """Lower MODEL plus a calibration batch into the neuron-interaction IR."""
     from qsel import files
+    from qsel.commands.imports import parse_params
 
     ir.format_of(output)
+    values = parse_params(params)
+    if values and extra_path is None:
+        raise ir.QselError("--param only makes sense with --extra TERMS.py")
     start = time.perf_counter()
     _, _, problem = _build(model, data, split, samples, objective, granularity, layers, keep, keep_count,
                            sparsity_penalty, schedule, target_scale, trust_pickle, solver)
+    if extra_path is not None:
+        from qsel.extra_terms import add_terms, load_terms_file
+
+        build = load_terms_file(extra_path)
+        problem = add_terms(problem, build, values, source=build.path.name)
     built = time.perf_counter()
     files.save(problem, output)
     if timing:
