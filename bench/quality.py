@@ -11,7 +11,7 @@
 Also printed: how often qsel's accuracy is >= greedy's and >= magnitude's, and
 qsel's objective relative to greedy's (the quantity the QUBO minimises).
 
-    python bench/quality.py [--widths 16,64,256] [--seeds 3] [--solver tabu] [--json out.json]
+    python bench/quality.py [--widths 16,64,256,1024] [--seeds 3] [--solver tabu] [--json out.json]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def summarise(title: str, results: dict, out: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--widths", default="16,64,256")
+    ap.add_argument("--widths", default="16,64,256,1024")
     ap.add_argument("--datasets", default="moons,circles,blobs,digits")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--keep", type=float, default=0.5)
