@@ -162,9 +162,11 @@ def sample_embedded(problem: ir.Problem, block: EmbeddedBlock, child, *, num_rea
 
     ``postprocess="steepest"`` then runs greedy steepest descent on the *logical* problem from every
     unembedded sample (dwave-samplers' SteepestDescentSolver with ``initial_states``), the usual classical
-    polish of QPU samples; ``"none"`` returns what the sampler gave."""
-    if postprocess not in ("none", "steepest"):
-        raise ir.QselError(f"unknown postprocess {postprocess!r} (expected none or steepest)")
+    polish of QPU samples; ``"swap"`` repairs each sample to its lowered cardinality constraints and
+    descends by count-preserving swaps (:mod:`qsel.targets.postprocess`; single flips cannot move along
+    the feasible set under a sufficient penalty); ``"none"`` returns what the sampler gave."""
+    if postprocess not in ("none", "steepest", "swap"):
+        raise ir.QselError(f"unknown postprocess {postprocess!r} (expected none, steepest or swap)")
     from dwave.embedding import majority_vote
     from dwave.system import FixedEmbeddingComposite
 
@@ -186,6 +188,12 @@ def sample_embedded(problem: ir.Problem, block: EmbeddedBlock, child, *, num_rea
             "samples_with_broken_chains": int(occurrences[breaks > 0].sum()),
             "chain_break_method": "majority_vote", "energy_check_max_abs_diff": mismatch,
             "postprocess": postprocess}
+    if postprocess == "swap" and len(energies):
+        from .postprocess import swap_descent
+
+        info["min_energy_before_postprocess"] = float(energies.min())
+        X = swap_descent(problem, X)
+        energies = problem.energies(X)
     if postprocess == "steepest" and len(energies):
         from dwave.samplers import SteepestDescentSolver
 
@@ -277,7 +285,7 @@ class LocalPegasusSolver(Solver):
     chain_strength: float = 0.0
     chain_prefactor: float = DEFAULT_PREFACTOR
     num_sweeps: int = 1000
-    postprocess: str = "steepest"  # steepest (greedy descent on the logical problem from each sample) | none
+    postprocess: str = "swap"  # swap (cardinality repair + swap descent) | steepest (single flips) | none
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         child, graph, top = local_sampler(self.topology, missing_qubits=self.missing_qubits, seed=seed,
