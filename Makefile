@@ -38,8 +38,9 @@ $(OQ_STAMP): requirements-openqaoa.txt
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO_OUT)
-	$(BIN)/qsel init --sizes 64,64,10 --seed 0 -o $(DEMO_OUT)/random.npz
-	$(BIN)/qsel train $(DEMO_OUT)/random.npz --data digits -o $(DEMO_OUT)/trained.npz
+	$(BIN)/qsel init --sizes 64,128,10 --seed 0 -o $(DEMO_OUT)/random.npz
+	$(BIN)/qsel init --sizes 64,64,10 --seed 0 -o $(DEMO_OUT)/untrained.npz
+	$(BIN)/qsel train $(DEMO_OUT)/untrained.npz --data digits -o $(DEMO_OUT)/trained.npz
 	$(BIN)/qsel init --sizes 64,12,10 --seed 1 -o $(DEMO_OUT)/small-random.npz
 	$(BIN)/qsel train $(DEMO_OUT)/small-random.npz --data digits -o $(DEMO_OUT)/small.npz
 	@echo; echo "== 1/3 random MLP (strong lottery ticket, fit objective), D-Wave path on the local Pegasus stand-in"
