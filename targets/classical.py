@@ -177,6 +177,14 @@ class SimulatedAnnealingSolver(Solver):
     beta_range: tuple[float, float] | None = None  # default: from the biases (dwave-samplers' heuristic)
     schedule: str = "geometric"  # geometric | linear
 
+    def __post_init__(self) -> None:
+        if self.num_sweeps < 1:
+            raise ValueError(f"num-sweeps must be at least 1, got {self.num_sweeps}")
+        if self.beta_range is not None and not 0 < self.beta_range[0] <= self.beta_range[1]:
+            raise ValueError(f"beta-range must be LOW:HIGH with 0 < LOW <= HIGH, got {self.beta_range}")
+        if self.schedule not in ("geometric", "linear"):
+            raise ValueError(f"schedule must be geometric or linear, got {self.schedule!r}")
+
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         from dwave.samplers import SimulatedAnnealingSampler
 
@@ -197,6 +205,12 @@ class TabuSolver(Solver):
 
     timeout: int = 20  # milliseconds per read
     tenure: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout < 1:
+            raise ValueError(f"timeout must be at least 1 ms per read, got {self.timeout}")
+        if self.tenure is not None and self.tenure < 0:
+            raise ValueError(f"tenure must be >= 0, got {self.tenure}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         from dwave.samplers import TabuSampler

@@ -237,6 +237,13 @@ class DWaveTarget(Target):
     seed: int = 0
     timeout: float = 10.0  # minorminer seconds per block
 
+    def __post_init__(self) -> None:
+        Topology.parse(self.topology)  # an unknown topology is refused before any file or folder is made
+        if self.method not in ("auto", "clique", "minorminer"):
+            raise ValueError(f"method must be auto, clique or minorminer, got {self.method!r}")
+        if self.chain_strength < 0 or not self.chain_prefactor > 0 or not self.timeout > 0:
+            raise ValueError("chain-strength must be >= 0 (0: automatic), chain-prefactor and timeout > 0")
+
     def emit(self, problem: ir.Problem, outdir: Path) -> Manifest:
         Topology.parse(self.topology)  # a bad name fails before any file is written
         manifest = super().emit(problem, outdir)
@@ -286,6 +293,15 @@ class LocalPegasusSolver(Solver):
     chain_prefactor: float = DEFAULT_PREFACTOR
     num_sweeps: int = 1000
     postprocess: str = "swap"  # swap (cardinality repair + swap descent) | steepest (single flips) | none
+
+    def __post_init__(self) -> None:
+        if self.num_sweeps < 1 or self.missing_qubits < 0:
+            raise ValueError(f"num-sweeps must be >= 1 and missing-qubits >= 0, got {self.num_sweeps} and "
+                             f"{self.missing_qubits}")
+        if self.chain_strength < 0 or not self.chain_prefactor > 0:
+            raise ValueError("chain-strength must be >= 0 (0: automatic) and chain-prefactor > 0")
+        if self.postprocess not in ("none", "steepest", "swap"):
+            raise ValueError(f"postprocess must be swap, steepest or none, got {self.postprocess!r}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         child, graph, top = local_sampler(self.topology, missing_qubits=self.missing_qubits, seed=seed,

@@ -169,6 +169,13 @@ class OpenQAOASolver(Solver):
     n_shots: int = 0
     timeout: float = 600.0
 
+    def __post_init__(self) -> None:
+        for name in ("p", "maxiter"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_shots < 0 or not self.timeout > 0:
+            raise ValueError(f"n-shots must be >= 0 and timeout > 0, got {self.n_shots} and {self.timeout}")
+
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         if problem.num_vars > (self.max_vars or problem.num_vars):
             raise ir.QselError(f"the openqaoa solver takes blocks of at most {self.max_vars} variables, got "

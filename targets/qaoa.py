@@ -572,6 +572,11 @@ class QAOASolver(Solver):
     restarts: int = 1
     simulator: str = "aer"  # aer | statevector
 
+    def __post_init__(self) -> None:
+        for name in ("p", "maxiter", "restarts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         run = optimise(problem, p=self.p, mixer=self.mixer, maxiter=self.maxiter, seed=seed,
                        simulator=self.simulator, restarts=self.restarts, connectivity=self.connectivity)

@@ -1,0 +1,25 @@
+"""Solver options are validated when the solver is named, with the solver and option in the message."""
+
+from __future__ import annotations
+
+import pytest
+
+from qsel import ir
+from qsel.targets.base import from_spec
+from qsel.targets.registry import get_solver
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("tabu{timeout=-1}", "solver 'tabu': timeout must be at least 1 ms"),  # -1 would run without end
+    ("tabu{tenure=-2}", "tenure must be >= 0"),
+    ("sa{num-sweeps=0}", "solver 'sa': num-sweeps must be at least 1"),
+    ("sa{beta-range=4:0.1}", "beta-range must be LOW:HIGH"),
+    ("qaoa{p=0}", "solver 'qaoa': p must be at least 1"),
+    ("local-pegasus{postprocess=magic}", "postprocess must be swap, steepest or none"),
+    ("local-pegasus{chain-prefactor=0}", "chain-prefactor > 0"),
+    ("openqaoa{maxiter=0}", "solver 'openqaoa': maxiter must be at least 1"),
+])
+def test_bad_solver_options_are_refused_up_front(spec, fragment):
+    with pytest.raises(ir.QselError) as info:
+        from_spec(spec, "solver", get_solver)
+    assert fragment in str(info.value)
