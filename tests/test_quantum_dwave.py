@@ -190,5 +190,5 @@ def test_local_pegasus_steepest_postprocessing_never_makes_samples_worse():
     assert s.info["postprocess"] == "steepest"
     assert s.energies.min() <= s.info["min_energy_before_postprocess"] + 1e-12
     np.testing.assert_allclose(s.energies, p.energies(s.X))
-    with pytest.raises(ir.QselError, match="unknown postprocess"):
-        LocalPegasusSolver(postprocess="magic").sample(p, num_reads=2, seed=0)
+    with pytest.raises(ValueError, match="postprocess must be swap, steepest or none"):
+        LocalPegasusSolver(postprocess="magic")
