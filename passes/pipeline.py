@@ -100,10 +100,16 @@ def parse(text: str) -> list[PipelineItem]:
         i += 1
 
 
-def instantiate(item: PipelineItem) -> Pass:
-    """Build the pass an item names, converting each option to its declared type."""
-    cls = registry.get(item.name)
-    types = cls.option_types()
+def construct(kind: str, item: PipelineItem, cls: type) -> object:
+    """Instantiate the dataclass ``cls`` from an item's raw options, converting each to its declared type.
+
+    Shared by passes, targets and solvers: an unknown option is named with a close match and the
+    valid ones; a bad value or a failed ``__post_init__`` check names the {kind} and its message."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    types = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, raw in item.options.items():
         field_name = key.replace("-", "_")
@@ -112,12 +118,17 @@ def instantiate(item: PipelineItem) -> Pass:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             listing = ", ".join(valid) if valid else "none"
-            raise QselError(f"pass '{item.name}' has no option '{key}'{hint} (its options: {listing})")
+            raise QselError(f"{kind} '{item.name}' has no option '{key}'{hint} (its options: {listing})")
         kwargs[field_name] = convert_option(item.name, key, raw, types[field_name])
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise QselError(f"pass '{item.name}': {exc}") from None
+        raise QselError(f"{kind} '{item.name}': {exc}") from None
+
+
+def instantiate(item: PipelineItem) -> Pass:
+    """Build the pass an item names, converting each option to its declared type."""
+    return construct("pass", item, registry.get(item.name))  # type: ignore[return-value]
 
 
 def build(text: str) -> list[Pass]:

@@ -27,9 +27,7 @@ Shared pieces both sides use:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -241,30 +239,12 @@ def from_spec(text: str, kind: str, getter: Callable[[str], type]) -> Any:
     """``NAME`` or ``NAME{key=value,...}`` -> an instance of the registered class, options type-checked.
 
     ``kind`` is "target" or "solver" (for messages); ``getter`` the registry lookup."""
-    from qsel.passes.base import convert_option
-    from qsel.passes.pipeline import parse
+    from qsel.passes.pipeline import construct, parse
 
     items = parse(text)
     if len(items) != 1:
         raise ir.QselError(f"expected one {kind} name (optionally with {{options}}), got {text!r}")
-    item = items[0]
-    cls = getter(item.name)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls) if f.init}
-    kwargs = {}
-    for key, raw in item.options.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            valid = sorted(k.replace("_", "-") for k in fields)
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ir.QselError(f"{kind} '{item.name}' has no option '{key}'{hint} "
-                               f"(its options: {', '.join(valid) or 'none'})")
-        kwargs[name] = convert_option(item.name, key, raw, fields[name])
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ir.QselError(f"{kind} '{item.name}': {exc}") from None
+    return construct(kind, items[0], getter(items[0].name))
 
 
 def spec_of(obj: Any) -> str:
