@@ -18,7 +18,6 @@ scaled (``metadata["scale"]["factor"]``, E_scaled = factor * E_original),
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from qsel import ir
+from qsel.ir.jsonfile import read_document, write_json
 from qsel.masks import Selection
 
 FORMAT = "qsel-result"
@@ -81,25 +81,12 @@ class Result:
                 **self.extra}
 
     def save(self, path: str | Path) -> None:
-        text = json.dumps(self.to_json(), indent=1, allow_nan=False)
-        with ir.atomic_write(path, "w") as fh:
-            fh.write(text + "\n")
+        write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "Result":
         where = str(path)
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ir.QselError(f"{where}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ir.QselError(f"{where}: cannot read: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ir.QselError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ir.QselError(f"{where}: not a qsel result file (expected \"format\": \"{FORMAT}\")")
-        if d.get("version") != VERSION:
-            raise ir.QselError(f"{where}: result version {d.get('version')} is not supported (expected {VERSION})")
+        d = read_document(path, FORMAT, VERSION, "qsel result file")
         if "masks" not in d:
             raise ir.QselError(f"{where}: missing 'masks'")
         known = {"format", "version", "masks", "assignment", "energy", "feasible", "broken_constraints", "solver",

@@ -35,7 +35,6 @@ strength, unembedding and majority-vote chain-break resolution all happen.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from qsel import ir
+from qsel.ir.jsonfile import write_json
 
 from .base import Block, Samples, Solver, Target
 from .convert import require_unconstrained, to_bqm
@@ -212,13 +212,6 @@ def sample_embedded(problem: ir.Problem, block: EmbeddedBlock, child, *, num_rea
 
 
 # ------------------------------------------------------------------ target
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=1, allow_nan=False)
-    with ir.atomic_write(path, "w") as fh:
-        fh.write(text + "\n")
-
-
 @dataclass(frozen=True)
 class DWaveTarget(Target):
     """Minor-embed every block onto a D-Wave topology and write its physical Ising problem."""

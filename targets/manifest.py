@@ -22,7 +22,6 @@ plus ``penalties`` and ``scale`` (E_original = E_IR / scale["factor"]).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from qsel import ir
+from qsel.ir.jsonfile import read_document, write_json
 
 FORMAT = "qsel-manifest"
 VERSION = 1
@@ -153,27 +153,12 @@ class Manifest:
         return {"format": FORMAT, "version": VERSION, **d}
 
     def save(self, path: str | Path) -> None:
-        text = json.dumps(self.to_json(), indent=1, allow_nan=False)
-        with ir.atomic_write(path, "w") as fh:
-            fh.write(text + "\n")
+        write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "Manifest":
         where = str(path)
-        try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ir.QselError(f"{where}: no such file") from None
-        except IsADirectoryError:
-            raise ir.QselError(f"{where}: is a folder; give the manifest.json inside it") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ir.QselError(f"{where}: cannot read: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ir.QselError(f"{where}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise ir.QselError(f"{where}: not a qsel manifest (expected \"format\": \"{FORMAT}\")")
-        if d.get("version") != VERSION:
-            raise ir.QselError(f"{where}: manifest version {d.get('version')} is not supported (expected {VERSION})")
+        d = read_document(path, FORMAT, VERSION, "qsel manifest")
         missing = [k for k in ("target", "options", "num_vars", "blocks") if k not in d]
         if missing:
             raise ir.QselError(f"{where}: malformed manifest: missing {', '.join(repr(k) for k in missing)}")

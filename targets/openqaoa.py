@@ -139,7 +139,7 @@ class OpenQAOATarget(Target):
     block_constraints: ClassVar[str] = "none"
 
     def emit_block(self, block: Block, sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:
-        from .dwave import write_json
+        from qsel.ir.jsonfile import write_json
 
         fname = f"{stem}.openqaoa.json"
         write_json(Path(outdir) / fname, qubo_dict(sub, block.name))

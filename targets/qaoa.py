@@ -505,7 +505,7 @@ class QiskitQAOATarget(Target):
     def emit_block(self, block: Block, sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:
         from qiskit import qasm3, qpy
 
-        from .dwave import write_json
+        from qsel.ir.jsonfile import write_json
 
         outdir = Path(outdir)
         pl = plan(sub, self.mixer, max_qubits=self.max_qubits)
