@@ -120,7 +120,7 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
     t = time.perf_counter()
     cb = _solver_callback(config, solver) if config.options.schedule == "sequential" else None
     problem = compile_network(network, calib.X, calib.y, config.options, solver=cb, metadata=metadata,
-                              progress=progress)
+                              progress=None if progress is None else (lambda layer: progress(f"compile {layer}")))
     timings["compile"] = time.perf_counter() - t
     if outdir is not None:
         from qsel import files
@@ -136,8 +136,15 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
         x = chosen_assignment(problem)
         result = Result.from_assignment(problem, x, f"{solver.spec()} (sequential, in the loop)")
     else:
+        solves = [0]
+
+        def block_done(k: int) -> None:
+            solves[0] += k
+            if progress:
+                progress(f"{solver.name}: {solves[0]} block solve(s)")
+
         run = solve_to_result(problem, solver, pipeline=_pipeline(config), mode=MODE,
-                              num_reads=config.num_reads, seed=config.seed)
+                              num_reads=config.num_reads, seed=config.seed, progress=block_done)
         result = run.result
     timings["solve"] = time.perf_counter() - t
     return problem, result, timings
