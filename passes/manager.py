@@ -2,9 +2,11 @@
 
 For each transformation the manager appends to ``metadata["history"]``
 ``{"pass": spec, "exact": bool}`` plus ``"bound"`` for lossy passes; the
-running sum of lossy bounds is kept in ``props["energy_error_bound"]``
-(triangle inequality: |E_0 - E_k| <= sum of the per-pass bounds, each in the
-units of its input). Instrumentation callbacks see the problem after every
+running sum of lossy bounds is kept in ``props["energy_error_bound"]`` in the
+*original* problem's units: a pass's bound is in the units of its input, so it
+is divided by the scale factor recorded so far (``metadata["scale"]["factor"]``,
+E_scaled = factor * E_original) before it is added (triangle inequality:
+|E_0 - E_k| <= sum of the per-pass bounds in original units). Instrumentation callbacks see the problem after every
 pass (the driver uses them for ``--print-ir-after``).
 """
 
@@ -17,6 +19,7 @@ from typing import Callable, Iterable
 from qsel.ir import Problem, verify
 
 from .base import AnalysisPass, Pass, PropertySet, Transformed
+from .mapping import scale_factor
 
 Callback = Callable[[Pass, Problem, PropertySet, float], None]
 
@@ -50,7 +53,7 @@ class PassManager:
                 entry: dict = {"pass": p.spec(), "exact": p.exact}
                 if not p.exact:
                     entry["bound"] = float(result.bound)
-                    self.properties["energy_error_bound"] += float(result.bound)
+                    self.properties["energy_error_bound"] += float(result.bound) / scale_factor(problem)
                 if result.details:
                     entry.update(result.details)
                 problem = result.problem.with_metadata(history=[*result.problem.history, entry])

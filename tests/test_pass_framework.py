@@ -144,3 +144,18 @@ def test_random_pipelines_of_exact_passes_keep_energies(problem, names):
     tol = 1e-9 * scale_of(problem) + 1e-12
     np.testing.assert_allclose(out.energies(X), problem.energies(X), rtol=0, atol=tol)
     np.testing.assert_array_equal(out.feasible(X), problem.feasible(X))
+
+
+def test_error_bound_is_accumulated_in_original_units_after_scale():
+    # prune after scale: its bound is in scaled units; the running bound must be in original ones
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(8, 8))
+    p = ir.Problem.from_qubo_matrix(Q * 10)
+    pm = PassManager(build("scale{h-range=-1:1,j-range=-1:1},prune{eps=0.2,mode=relative}"))
+    out = pm.run(p)
+    factor = out.metadata["scale"]["factor"]
+    prune_bound = out.history[-1]["bound"]
+    assert pm.properties["energy_error_bound"] == pytest.approx(prune_bound / factor)
+    X = rng.integers(0, 2, size=(200, 8))
+    worst = np.max(np.abs(out.energies(X) / factor - p.energies(X)))
+    assert worst <= pm.properties["energy_error_bound"] + 1e-9
