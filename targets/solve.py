@@ -232,23 +232,31 @@ class SolveRun:
     blocks: int
 
 
-def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
-                    num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
-                    progress: Progress | None = None) -> SolveRun:
-    """Run ``pipeline``, lower constraints the solver cannot enforce, solve, and map the assignment back
-    to ``original``'s variables (fixed values restored, slack bits dropped) as a :class:`qsel.result.Result`."""
-    from qsel.passes.mapping import restore
-    from qsel.result import Result
-
+def prepare(original: ir.Problem, solver: Solver, pipeline: str = "") -> tuple[ir.Problem, dict[str, float], str]:
+    """Run ``pipeline``, then ``lower-constraints`` if the IR still has constraints the solver cannot
+    enforce: (problem to solve, seconds per pass, the automatic pipeline added or "")."""
     from .emit import run_pipeline
 
-    t_start = time.perf_counter()
     problem, pass_times = run_pipeline(original, pipeline) if pipeline else (original, {})
     auto = ""
     if problem.constraints and not solver.handles_constraints:
         auto = "lower-constraints{penalty=auto,spanning=lower}"
         problem, more = run_pipeline(problem, auto)
         pass_times.update(more)
+    return problem, pass_times, auto
+
+
+def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
+                    num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
+                    progress: Progress | None = None,
+                    prepared: tuple[ir.Problem, dict[str, float], str] | None = None) -> SolveRun:
+    """Prepare (:func:`prepare`, unless ``prepared`` is given), solve, and map the assignment back to
+    ``original``'s variables (fixed values restored, slack bits dropped) as a :class:`qsel.result.Result`."""
+    from qsel.passes.mapping import restore
+    from qsel.result import Result
+
+    t_start = time.perf_counter()
+    problem, pass_times, auto = prepared if prepared is not None else prepare(original, solver, pipeline)
     nblocks = len(blocks_of(problem, constraints="ignore"))
     sol = solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=max_iterations,
                 progress=progress)

@@ -82,7 +82,7 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     from qsel.passes import build
     from qsel.targets.base import blocks_of, from_spec
     from qsel.targets.registry import get_solver
-    from qsel.targets.solve import solve_to_result
+    from qsel.targets.solve import prepare, solve_to_result
     from qsel.timing import Timer
 
     solver = from_spec(solver_spec, "solver", get_solver)
@@ -95,11 +95,12 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     timer = Timer()
     with timer.stage(f"load {input_path}"):
         original = files.load(input_path)
-    nblocks_hint = len(blocks_of(original, constraints="ignore"))
-    total = nblocks_hint * (1 + (max_iterations if mode == "iterate" and nblocks_hint > 1 else 0))
+    prepared = prepare(original, solver, pipeline)
+    nblocks = len(blocks_of(prepared[0], constraints="ignore"))  # after the pipeline, which may partition
+    total = nblocks * (1 + (max_iterations if mode == "iterate" and nblocks > 1 else 0))
     with _bar(f"{solver.name}: blocks", total) as progress:
         run = solve_to_result(original, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
-                              max_iterations=max_iterations, progress=progress)
+                              max_iterations=max_iterations, progress=progress, prepared=prepared)
     if run.auto_pipeline:
         click.echo(f"qsel: solver '{solver.name}' takes no constraints: ran {run.auto_pipeline}", err=True)
     for name, seconds in run.pass_times.items():
