@@ -23,6 +23,7 @@ from qsel import ir
 from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks, solve as baseline_solve
 from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
 from qsel.frontend.data import Dataset
+from qsel.frontend.evaluate import scores_metrics
 from qsel.frontend.network import Network
 from qsel.frontend.objective import measure
 from qsel.frontend.scores import magnitude_scores
@@ -73,9 +74,8 @@ class Selected:
 
 
 def _metrics(network: Network, test: Dataset, masks: dict) -> tuple[float | None, float | None]:
-    from qsel.frontend import metrics
-
-    return metrics.accuracy(network, test, **masks), metrics.loss(network, test, **masks)
+    m = scores_metrics(network, test, **masks)
+    return m["accuracy"], m["loss"]
 
 
 def _masks(result: Result) -> dict:

@@ -22,7 +22,7 @@ to layers that feed the output layer; other selected layers use
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import numpy as np
@@ -282,9 +282,3 @@ def chosen_assignment(problem: ir.Problem) -> np.ndarray:
         where = np.flatnonzero(v.layer == v.layer_names.index(name))
         x[where[np.asarray(info["chosen"], dtype=np.int64)]] = 1.0
     return x
-
-
-def options_dict(options: CompileOptions) -> dict:
-    d = asdict(options)
-    d["layers"] = list(options.layers) if options.layers else None
-    return d
