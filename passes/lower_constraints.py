@@ -20,7 +20,13 @@ Constraints that always hold are dropped (penalty 0); ones that never hold are
 an error. ``metadata["penalties"][label] = P`` (shown by ``qsel inspect``) and
 ``metadata["lowered_constraints"]`` keeps label, variable labels, coefficients,
 sense, rhs, P, unit, slack labels and the proof used, so a result can still say
-which constraints a sample broke.
+which constraints a sample broke, plus the penalty's **constant** P b^2 (the part
+of P (a.x + w.s - b)^2 that is added to the IR offset, b in integer form) and
+``scale_factor``, the cumulative ``metadata["scale"]["factor"]`` when it was
+added: a later ``scale`` pass multiplies the offset, so the constant's share of
+the current offset is constant * F_now / scale_factor. Targets use it to give
+each block file the constants of the penalties inside it
+(:func:`qsel.targets.manifest.block_constants`) instead of one global offset.
 
 Exactness: for every x satisfying the constraints, min over the slack of
 E_out(x, s) = E_in(x); every other x pays a positive penalty. With
@@ -75,7 +81,7 @@ import numpy as np
 from qsel.ir import Constraint, Couplings, DenseBlock, Partition, Problem, QselError, Sense, Variables
 
 from .base import PropertySet, TransformationPass, Transformed
-from .mapping import reserved
+from .mapping import reserved, scale_factor
 from .quadratic import field_ranges, owner_of
 
 _TOL = 1e-9
@@ -137,6 +143,7 @@ class LowerConstraints(TransformationPass):
         fallback = float(delta.max(initial=0.0)) or 1.0
 
         b = _Builder(problem)
+        factor = scale_factor(problem)
         metadata = copy.deepcopy(problem.metadata)
         penalties = metadata["penalties"] = reserved(metadata, "penalties")
         records = metadata["lowered_constraints"] = reserved(metadata, "lowered_constraints", list)
@@ -145,6 +152,7 @@ class LowerConstraints(TransformationPass):
             c = form.constraint
             if form.redundant:
                 proof, bound, P = "redundant", 0.0, 0.0
+                constant = 0.0
             else:
                 if not form.integer:
                     proof, bound = "none", None
@@ -164,7 +172,7 @@ class LowerConstraints(TransformationPass):
                     P = (bound if bound > 0 else fallback) * (1.0 + self.margin)
                 else:
                     P = float(self.penalty)
-                b.add_penalty(form, P, owner)
+                constant = b.add_penalty(form, P, owner)
             penalties[c.label] = P
             lowered[c.label] = P
             proofs[c.label] = proof
@@ -173,7 +181,8 @@ class LowerConstraints(TransformationPass):
                 "coeffs": c.coeffs.tolist(), "sense": c.sense.value, "rhs": float(c.rhs), "penalty": P,
                 "unit": form.unit, "slack": b.slack_labels.get(c.label, []), "slack_weights": form.slack.tolist(),
                 "proof": proof, "sufficient_above": bound,
-                "sufficient": None if bound is None else bool(form.redundant or P > bound)})
+                "sufficient": None if bound is None else bool(form.redundant or P > bound),
+                "constant": constant, "scale_factor": factor})
         out = b.build(tuple(kept), metadata)
         return Transformed(out, details={"lowered": lowered, "proofs": proofs, "kept": [c.label for c in kept],
                                          "slack_vars": out.num_vars - problem.num_vars})
@@ -274,7 +283,8 @@ class _Builder:
         self.slack_owner: list[int] = []
         self.used = set(problem.labels)
 
-    def add_penalty(self, form: _Form, P: float, owner: np.ndarray) -> None:
+    def add_penalty(self, form: _Form, P: float, owner: np.ndarray) -> float:
+        """Add P (a.x + w.s - b)^2 expanded over binaries (x^2 = x); returns its constant P b^2."""
         a, b, idx = form.a, form.b, form.idx
         k = form.slack.size
         sidx = np.arange(self.n + len(self.slack_linear), self.n + len(self.slack_linear) + k)
@@ -291,7 +301,8 @@ class _Builder:
         self.slack_linear += (P * (form.slack ** 2 - 2 * b * form.slack)).tolist()
         self.slack_owner += [home] * k
         self.linear[idx] += P * (a ** 2 - 2 * b * a)
-        self.offset += P * b * b
+        constant = float(P * b * b)
+        self.offset += constant
         self._add_pairs(idx, a, P)
         if k:
             w = form.slack
@@ -299,6 +310,7 @@ class _Builder:
             self.coo.append(Couplings(r.ravel(), c.ravel(), (2 * P * np.outer(a, w)).ravel()))
             i, j = np.triu_indices(k, 1)
             self.coo.append(Couplings(sidx[i], sidx[j], 2 * P * w[i] * w[j]))
+        return constant
 
     def _add_pairs(self, idx: np.ndarray, a: np.ndarray, P: float) -> None:
         """2P a_k a_l x_k x_l for k < l: into a dense block holding all of idx, else a new block."""

@@ -264,3 +264,26 @@ def test_property_feasible_energies_kept_and_ground_state_feasible(n, seed):
     infeasible_min, best, feasible_min = ground_truth(p, out)
     assert infeasible_min > best
     assert abs(feasible_min - best) <= 1e-9 * (1 + abs(best))
+
+
+def test_each_record_carries_the_constant_its_penalty_adds_to_the_offset():
+    """offset_out = offset_in + sum_k constant_k, and constant_k = P_k b_k^2 with b_k the integer-form rhs:
+    the penalty vanishes on a feasible x, so E_out(x) - constant_k - (the rest) is the objective there."""
+    rng = np.random.default_rng(5)
+    p = random_objective(rng, 7, "neuron")
+    p = p.replace(constraints=(ir.Constraint.cardinality("eq", [0, 1, 2], "==", 2),
+                               ir.Constraint("le", np.array([3, 4]), np.array([2.0, 2.0]), ir.Sense.LE, 3.0),
+                               ir.Constraint.cardinality("ge", [5, 6], ">=", 1),
+                               ir.Constraint.cardinality("always", [0, 6], "<=", 2)))
+    scaled = PassManager(build("scale{h-range=-1:1,j-range=-1:1}")).run(p)
+    out = lowered(scaled, penalty=3.0)
+    rec = {r["label"]: r for r in out.metadata["lowered_constraints"]}
+    F = scaled.metadata["scale"]["factor"]
+    assert F != 1.0 and all(r["scale_factor"] == F for r in rec.values())
+    # integer forms: x0+x1+x2 == 2 (b=2); x3+x4 <= 1 (unit 2, b=1); -(x5+x6) <= -1 (b=-1); redundant (P=0)
+    assert [rec[k]["constant"] for k in ("eq", "le", "ge", "always")] == [3.0 * 4, 3.0 * 1, 3.0 * 1, 0.0]
+    assert out.offset == pytest.approx(scaled.offset + sum(r["constant"] for r in rec.values()), rel=1e-15)
+    # on a feasible x with its best slack the penalties are 0: E_out = E_in
+    x = np.array([1, 1, 0, 1, 0, 1, 0, 0, 0], dtype=np.float64)  # slack bits 0: x3 + x4 = 1, x5 + x6 = 1
+    assert out.labels[7:] == ["le.s0", "ge.s0"]
+    assert out.energy(x) == pytest.approx(scaled.energy(x[:7]), abs=1e-12 * (1 + abs(out.offset)))
