@@ -36,7 +36,7 @@ import numpy as np
 
 from qsel import ir
 
-from .manifest import BlockEntry, Manifest
+from .manifest import BlockEntry, Manifest, block_constants
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,12 @@ class Target:
     def emit(self, problem: ir.Problem, outdir: Path) -> Manifest:
         """Write one file per block into ``outdir`` and return the manifest (the caller saves it).
 
-        The default calls :meth:`emit_block` for every block of :func:`blocks_of`."""
+        The default calls :meth:`emit_block` for every block of :func:`blocks_of`, each block cut out by
+        :func:`block_problem` with its own constant c_b from :func:`~qsel.targets.manifest.block_constants`
+        (the penalty constants of the constraints lowered inside it, its layers' objective constants, the
+        rest of the offset in the first block; recorded in the entry's ``extra["constant"]``), and writes the
+        couplings between blocks to ``cross_terms.npz``, so that E_IR(x) = sum_b (scale_b E_file_b(x_b) +
+        offset_b) + cross(x) holds exactly from the files and the manifest alone."""
         outdir = Path(outdir)
         if self.block_constraints == "none":
             from .convert import require_unconstrained
@@ -59,10 +64,16 @@ class Target:
             raise ir.QselError(f"target '{self.name}': the problem has no variables left (all fixed?); "
                                f"nothing to emit — use 'qsel solve' to decode it directly")
         stems = unique_stems([b.name for b in blocks])
-        entries = [self.emit_block(b, block_problem(problem, b, first=(k == 0)), outdir, stem)
-                   for k, (b, stem) in enumerate(zip(blocks, stems))]
-        return Manifest.for_problem(problem, self.name, self.options(), entries,
-                                    [b.indices for b in blocks])
+        constants = block_constants(problem, [b.indices for b in blocks])
+        entries = []
+        for k, (b, stem) in enumerate(zip(blocks, stems)):
+            entry = self.emit_block(b, block_problem(problem, b, offset=float(constants.values[k])), outdir, stem)
+            entry.extra["constant"] = constants.parts[k]
+            entries.append(entry)
+        manifest = Manifest.for_problem(problem, self.name, self.options(), entries, [b.indices for b in blocks],
+                                        constants=constants)
+        manifest.write_cross_terms(problem, outdir)
+        return manifest
 
     # constraint handling of the default emit: "inside" keeps the constraints that lie in one
     # block and refuses ones that span blocks; "none" expects none (they must be lowered first)
@@ -194,24 +205,27 @@ def block_owner(n: int, index_sets: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def block_problem(problem: ir.Problem, block: Block, *, first: bool = True,
-                  values: np.ndarray | None = None) -> ir.Problem:
+                  values: np.ndarray | None = None, offset: float | None = None) -> ir.Problem:
     """The block as its own problem (variable i = IR variable ``block.indices[i]``).
 
     ``values`` None: every other variable clamped to 0 (cross terms dropped: ``ir.restrict``), only the
-    constraints inside the block kept, and the IR offset kept only when ``first``. ``values`` given (a full
-    0/1 assignment): the other variables clamped at those values, cross terms folded into the linear biases
-    and every constraint touching the block kept with its right-hand side shifted (exact conditional problem:
-    E_block(x_b) == E(x with x_b in the block))."""
+    constraints inside the block kept, and as constant either ``offset`` (the block's own constant c_b from
+    :func:`~qsel.targets.manifest.block_constants`: E_block(x_b) = c_b + the terms inside the block, so
+    that sum_b E_block(x_b) + cross(x) = E(x) when the c_b sum to the IR offset) or, without ``offset``,
+    the whole IR offset when ``first`` and 0 otherwise. ``values`` given (a full 0/1 assignment): the other
+    variables clamped at those values, cross terms folded into the linear biases and every constraint
+    touching the block kept with its right-hand side shifted (exact conditional problem:
+    E_block(x_b) == E(x with x_b in the block); ``first`` and ``offset`` do not apply)."""
     keep = np.zeros(problem.num_vars, dtype=bool)
     keep[block.indices] = True
     others = np.flatnonzero(~keep)
     if values is None:
         cons = tuple(problem.constraints[k] for k in block.constraints)
         base = problem.replace(constraints=cons, partitions=())
-        sub = ir.restrict(base, block.indices)
-        if not first:
-            sub = sub.replace(offset=sub.offset - float(problem.offset))
-        return sub
+        sub = ir.restrict(base.replace(offset=0.0), block.indices)
+        if offset is not None:
+            return sub.replace(offset=float(offset))
+        return sub.replace(offset=float(problem.offset)) if first else sub
     cons = tuple(c for c in problem.constraints if keep[c.indices].any())
     base = problem.replace(constraints=cons, partitions=())
     if not others.size:

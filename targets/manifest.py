@@ -3,13 +3,29 @@
 One entry per subproblem file. ``labels[i]`` is the IR label of the file's
 i-th variable (in the file's own variable order), so a sample produced
 anywhere — a D-Wave SampleSet, qiskit counts, an OpenQAOA result — maps back
-to IR variables. The energy of the block's variables in the IR is
-``scale * E_file(x) + offset`` (plus cross terms to other blocks, listed as
-``cross_terms`` when partitions were solved independently).
+to IR variables.
 
-So for an assignment x of the emitted IR (fixed variables from ``fixed``):
+**Energies.** Write the emitted IR as E_IR(x) = c + h.x + sum_{i<j} J_ij x_i x_j
+and let the blocks B_1 .. B_m split its variables. Block b's energy is
 
-    E_IR(x) = sum_blocks (scale_b * E_file_b(x_b) + offset_b) + (cross terms between blocks)
+    E_b(x_b) = c_b + sum_{i in B_b} h_i x_i + sum_{i<j both in B_b} J_ij x_i x_j
+             = E_IR(x with block b at x_b, every other variable at 0) - sum_{b' != b} c_b'
+
+with block constants c_b = E_b(0) that sum to c (:func:`block_constants` says
+which part of c each block gets), and cross(x) = sum of J_ij x_i x_j over pairs
+in different blocks. Each block file holds E_b, up to the entry's ``scale`` and
+``offset``: E_b(x_b) = scale_b * E_file_b(x_b) + offset_b (the constant c_b
+lies in the file where the format has one: dimod BQM/CQM, LP, Ising JSON; else
+in ``offset``). So for every assignment x of the emitted IR, exactly:
+
+    E_IR(x) = sum_blocks (scale_b * E_file_b(x_b) + offset_b) + cross(x)
+
+The couplings of cross(x) are written next to the manifest, in
+``cross_terms.npz`` (``energy["cross_file"]``; arrays ``labels`` — the
+manifest's :attr:`Manifest.labels` — and ``rows``, ``cols`` (positions in
+``labels``), ``vals``: cross(x) = sum_k vals[k] x[rows[k]] x[cols[k]]); their
+number is ``cross_terms``. ``energy`` states the identity and the
+block-constant rule; each block's ``extra["constant"]`` gives c_b and its parts.
 
 Besides the blocks, the manifest keeps what composing results needs without
 the IR: ``provenance`` (label -> layer/unit/output/granularity, for decoding
@@ -34,6 +50,108 @@ from qsel.ir.jsonfile import read_document, write_json
 
 FORMAT = "qsel-manifest"
 VERSION = 1
+CROSS_FILE = "cross_terms.npz"
+# cross(x) has O(n^2) couplings on a dense layer: beyond this many the file is not written (the IR holds them)
+CROSS_FILE_MAX = 20_000_000
+IDENTITY = "E_IR(x) = sum_b (scale_b * E_file_b(x_b) + offset_b) + cross(x)"
+CONSTANT_RULE = (
+    "c_b = E_b(0) = scale_b * E_file_b(0) + offset_b is: the constants P b^2 of the penalties lowered from "
+    "constraints whose variables (and slack bits) all lie in block b (metadata.lowered_constraints[].constant, "
+    "times the scale factor applied since), plus the objective constant of every layer whose first block (in "
+    "manifest order) is b (metadata.layers[L].offset, e.g. ||T||^2/m, times the scale factor), plus, in the "
+    "first block only, the rest of the IR offset: objective constants without layer provenance, penalty "
+    "constants of constraints spanning blocks, and constants from fixed or clamped variables")
+
+
+@dataclass
+class BlockConstants:
+    """How the IR offset c splits into block constants: ``values[b]`` = c_b, sum_b c_b = c."""
+
+    values: np.ndarray  # (blocks,) float64
+    parts: list[dict[str, Any]]  # per block: {"value", "penalties": {label: v}, "layers": {name: v}, "rest"}
+    rest_block: int = 0
+
+
+def block_constants(problem: ir.Problem, index_sets: Sequence[np.ndarray]) -> BlockConstants:
+    """Split ``problem.offset`` into one constant per block (IR indices per block in ``index_sets``).
+
+    With c_b as below, E_b(x_b) := c_b + (the linear and quadratic terms inside block b) satisfies
+    E_IR(x) = sum_b E_b(x_b) + cross(x) exactly, for any split with sum_b c_b = c. The split follows
+    provenance (:data:`CONSTANT_RULE`), with F the current cumulative scale factor:
+
+    * a penalty P (a.x + w.s - b)^2 lowered by ``lower-constraints`` adds P b^2 to c (recorded as
+      ``constant`` with the factor F_k then in force): F / F_k * P b^2 goes to the block holding all of the
+      constraint's remaining variables and slack bits, so that block's energy of a feasible x_b (best
+      slack) is its objective part, penalty 0;
+    * the objective constant of layer L (``metadata["layers"][L]["offset"]``, written by the frontend before
+      any pass: F_L = 1) goes to the first block holding a variable of layer L;
+    * the rest, c - (all of the above), goes to the first block (``rest_block`` = 0): objective constants
+      without layer provenance, penalties of constraints spanning blocks or fixed away, constants folded in
+      by fix-variables or clamping. So the identity holds whatever the metadata says."""
+    from qsel.passes.mapping import scale_factor
+
+    nb = len(index_sets)
+    n = problem.num_vars
+    owner = np.full(n, -1, dtype=np.int64)
+    for b, idx in enumerate(index_sets):
+        owner[np.asarray(idx, dtype=np.int64)] = b
+    parts: list[dict[str, Any]] = [{"value": 0.0, "penalties": {}, "layers": {}, "rest": 0.0} for _ in range(nb)]
+    values = np.zeros(nb)
+    if not nb:
+        return BlockConstants(values, parts)
+    try:
+        factor = scale_factor(problem)
+    except ir.QselError:
+        factor = 1.0
+    meta = problem.metadata
+    pos = problem.variables.index
+    records = meta.get("lowered_constraints", [])
+    for rec in records if isinstance(records, list) else []:
+        if not isinstance(rec, dict) or not _number(rec.get("constant")):
+            continue
+        at = _number(rec.get("scale_factor")) and rec["scale_factor"] > 0
+        value = float(rec["constant"]) * factor / (float(rec["scale_factor"]) if at else 1.0)
+        labels = [*(rec.get("variables") or []), *(rec.get("slack") or [])]
+        idx = np.array([pos[lab] for lab in labels if isinstance(lab, str) and lab in pos], dtype=np.int64)
+        owners = np.unique(owner[idx])
+        if value != 0.0 and owners.size == 1 and owners[0] >= 0:
+            b = int(owners[0])
+            values[b] += value
+            parts[b]["penalties"][str(rec.get("label"))] = value
+    layers = meta.get("layers")
+    v = problem.variables
+    for name, info in (layers.items() if isinstance(layers, dict) else ()):
+        if not isinstance(info, dict) or not _number(info.get("offset")) or name not in v.layer_names:
+            continue
+        held = owner[v.layer == v.layer_names.index(name)]
+        held = held[held >= 0]
+        if held.size and info["offset"] != 0:
+            b = int(held.min())
+            values[b] += float(info["offset"]) * factor
+            parts[b]["layers"][str(name)] = float(info["offset"]) * factor
+    rest = float(problem.offset) - float(values.sum())
+    values[0] += rest
+    parts[0]["rest"] = rest
+    for b in range(nb):
+        parts[b]["value"] = float(values[b])
+    return BlockConstants(values, parts, 0)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def cross_couplings(problem: ir.Problem, index_sets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray,
+                                                                                       np.ndarray]:
+    """(rows, cols, vals) in IR indices of the couplings J_ij whose ends lie in different blocks (or in none)."""
+    from .convert import coo
+
+    owner = np.full(problem.num_vars, -1, dtype=np.int64)
+    for b, idx in enumerate(index_sets):
+        owner[np.asarray(idx, dtype=np.int64)] = b
+    r, c, v = coo(problem)
+    cut = owner[r] != owner[c]
+    return r[cut], c[cut], v[cut]
 
 
 @dataclass
@@ -64,13 +182,16 @@ class Manifest:
     provenance: dict[str, dict] = field(default_factory=dict)  # label -> {layer, unit, output, granularity}
     constraints: list[dict] = field(default_factory=list)  # [{label, labels, coeffs, sense, rhs}] still in the IR
     lowered_constraints: list = field(default_factory=list)  # metadata["lowered_constraints"] of the IR, verbatim
+    energy: dict[str, Any] = field(default_factory=dict)  # identity, block-constant rule, cross_file
 
     @classmethod
     def for_problem(cls, problem: ir.Problem, target: str, options: dict[str, Any], blocks: list[BlockEntry],
-                    block_indices: Sequence[np.ndarray] | None = None, **extra: Any) -> "Manifest":
+                    block_indices: Sequence[np.ndarray] | None = None, *, constants: BlockConstants | None = None,
+                    **extra: Any) -> "Manifest":
         """A manifest for ``blocks`` emitted from ``problem``, with every IR-level record filled in.
 
-        ``block_indices`` (IR indices per block) lets it count the couplings between blocks."""
+        ``block_indices`` (IR indices per block) lets it count the couplings between blocks; ``constants``
+        (:func:`block_constants`, how the blocks were given their constants) is stated in ``energy``."""
         meta = problem.metadata
 
         def as_dict(key: str) -> dict:
@@ -79,13 +200,11 @@ class Manifest:
 
         cross = 0
         if block_indices is not None and len(block_indices) > 1:
-            from .convert import coo
-
-            owner = np.full(problem.num_vars, -1, dtype=np.int64)
-            for b, idx in enumerate(block_indices):
-                owner[np.asarray(idx, dtype=np.int64)] = b
-            r, c, _ = coo(problem)
-            cross = int(np.count_nonzero(owner[r] != owner[c]))
+            cross = int(cross_couplings(problem, block_indices)[0].shape[0])
+        energy: dict[str, Any] = {"identity": IDENTITY, "cross_file": None}
+        if constants is not None:
+            energy.update(block_constant=CONSTANT_RULE,
+                          rest_block=blocks[constants.rest_block].name if blocks else None)
         labels = problem.labels
         v = problem.variables
         prov = {}
@@ -104,7 +223,56 @@ class Manifest:
                    compile={k: meta[k] for k in ("source", "calibration", "objective", "layers") if k in meta},
                    extra={**({"history": history} if history else {}), **extra},
                    provenance=prov, constraints=constraints,
-                   lowered_constraints=list(lowered) if isinstance(lowered, (list, dict)) else [])
+                   lowered_constraints=list(lowered) if isinstance(lowered, (list, dict)) else [], energy=energy)
+
+    def write_cross_terms(self, problem: ir.Problem, folder: str | Path) -> str | None:
+        """Write the couplings between blocks to ``folder``/cross_terms.npz (positions in :attr:`labels`) and
+        record the file in ``energy["cross_file"]``; None (nothing written) when there are none or more than
+        :data:`CROSS_FILE_MAX` (then ``energy["cross_file_omitted"]`` says why)."""
+        labels = self.labels
+        pos = problem.variables.index
+        idx = np.array([pos[lab] for lab in labels if lab in pos], dtype=np.int64)
+        sets, k = [], 0
+        for b in self.blocks:
+            sets.append(idx[k:k + len(b.labels)])
+            k += len(b.labels)
+        r, c, v = cross_couplings(problem, sets)
+        self.energy["cross_file"] = None
+        if not v.size:
+            return None
+        if v.size > CROSS_FILE_MAX:
+            self.energy["cross_file_omitted"] = (f"{v.size} couplings between blocks (more than {CROSS_FILE_MAX}); "
+                                                 f"give the IR (--ir) for cross(x)")
+            return None
+        if len(idx) != len(labels):
+            raise ir.QselError("manifest: a block file names a variable the IR does not have (internal error)")
+        where = np.full(problem.num_vars, -1, dtype=np.int64)
+        where[idx] = np.arange(idx.size)
+        if (where[r] < 0).any() or (where[c] < 0).any():
+            raise ir.QselError("manifest: a coupling touches a variable that no block holds (internal error)")
+        with ir.atomic_write(Path(folder) / CROSS_FILE, "wb") as fh:
+            np.savez(fh, labels=np.array(labels, dtype=np.str_), rows=where[r], cols=where[c], vals=v)
+        self.energy["cross_file"] = CROSS_FILE
+        return CROSS_FILE
+
+    def cross_energies(self, folder: str | Path, X: np.ndarray) -> np.ndarray | None:
+        """cross(x) for rows X over :attr:`labels` (read from the cross-terms file); zeros when no coupling
+        joins two blocks; None when the couplings were not written (old manifests, very large cuts)."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        name = self.energy.get("cross_file") if isinstance(self.energy, dict) else None
+        if not name:
+            return np.zeros(X.shape[0]) if self.cross_terms == 0 else None
+        path = Path(folder) / str(name)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                labels, r, c, v = list(z["labels"].tolist()), z["rows"], z["cols"], z["vals"]
+        except FileNotFoundError:
+            raise ir.QselError(f"{path}: no such file (the manifest's cross terms)") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise ir.QselError(f"{path}: not a qsel cross-terms file ({exc})") from None
+        if labels != self.labels or not (r.shape == c.shape == v.shape):
+            raise ir.QselError(f"{path}: its labels or arrays do not match the manifest's blocks")
+        return (X[:, r] * X[:, c]) @ v
 
     @property
     def labels(self) -> list[str]:
@@ -180,9 +348,9 @@ class Manifest:
                     raise ir.QselError(f"{where}: variable {lab!r} is in blocks {seen[lab]!r} and {b.name!r}")
                 seen[lab] = b.name
         known = ("fixed", "fixed_provenance", "penalties", "scale", "cross_terms", "compile", "extra",
-                 "provenance", "constraints", "lowered_constraints")
+                 "provenance", "constraints", "lowered_constraints", "energy")
         rest = {k: d[k] for k in known if k in d}
-        for key in ("fixed", "fixed_provenance", "penalties", "scale", "compile", "extra", "provenance"):
+        for key in ("fixed", "fixed_provenance", "penalties", "scale", "compile", "extra", "provenance", "energy"):
             if key in rest and not isinstance(rest[key], dict):
                 raise ir.QselError(f"{where}: malformed manifest: {key!r} must be an object")
         if not all(isinstance(v, (int, float)) and v in (0, 1) for v in rest.get("fixed", {}).values()):
@@ -197,6 +365,10 @@ class Manifest:
             if not ok:
                 raise ir.QselError(f"{where}: malformed manifest: constraint {k} needs label, labels, coeffs "
                                    f"(same length), sense (==, <=, >=) and a numeric rhs")
+        cross_file = rest.get("energy", {}).get("cross_file")
+        if cross_file is not None and (not isinstance(cross_file, str) or "/" in cross_file or "\\" in cross_file
+                                       or cross_file in ("", ".", "..")):
+            raise ir.QselError(f"{where}: malformed manifest: energy.cross_file must be a file name next to it")
         cross = rest.get("cross_terms", 0)
         if not isinstance(cross, int) or isinstance(cross, bool):
             raise ir.QselError(f"{where}: malformed manifest: 'cross_terms' must be an integer")
