@@ -32,9 +32,12 @@ file read back (``dimod-bqm``, ``coo``, ``dimod-cqm``, ``qubo``, ``lp``), else
 the energies in the result file, else the IR (``--ir``, restricted to the
 block, its constraints inside the block), else the most frequent row. The full assignment adds the manifest's fixed
 variables. With the IR, energies and feasibility are exact (cross terms
-included); without it, the energy is the sum over blocks of
-``scale * E_file + offset`` (cross terms excluded, said in ``notes``) and the
-masks and constraint checks come from the manifest (:meth:`Manifest.skeleton`).
+included); without it, the energy is the manifest's identity
+sum_b (scale_b * E_file_b + offset_b) + cross(x), each block file carrying its
+own constant and cross(x) read from ``cross_terms.npz`` — the emitted IR's
+energy exactly. A manifest without that file (older ones, or a cut too large to
+write) gives the block sum without cross terms, said in ``notes``. The masks and
+constraint checks come from the manifest (:meth:`Manifest.skeleton`).
 """
 
 from __future__ import annotations
@@ -421,20 +424,28 @@ def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.P
         target = manifest.skeleton()
         x = np.array([values[lab] for lab in target.labels], dtype=np.float64)
         energy = float(sum(fe[0] for fe in file_energy)) if all(fe is not None for fe in file_energy) else None
+        cross = manifest.cross_energies(folder, x[None, :]) if energy is not None else None
         if energy is None:
             notes.append("no energy: some block's file is not readable by qsel and its result file has no energies "
                          "(give --ir)")
-        elif manifest.cross_terms:
+        elif cross is None:
             notes.append(f"energy excludes the {manifest.cross_terms} couplings between blocks (give --ir for the "
                          f"exact energy)")
-    dist = _distribution(problem, manifest, ranked, file_energy, bins)
+        else:
+            energy += float(cross[0])
+            if manifest.cross_terms:
+                notes.append(f"energy of the emitted IR (its penalties and scale included): the block files plus the "
+                             f"{manifest.cross_terms} couplings between blocks from "
+                             f"{manifest.energy.get('cross_file')}")
+    dist = _distribution(problem, manifest, ranked, file_energy, bins, folder)
     report = {"blocks": per_block, "notes": notes, "manifest": str(manifest_path), "target": manifest.target}
     if dist:
         report["distribution"] = dist
     return Composed(target, x, energy, problem is not None, report)
 
 
-def _distribution(problem: ir.Problem | None, manifest: Manifest, ranked, file_energy, bins: int) -> dict | None:
+def _distribution(problem: ir.Problem | None, manifest: Manifest, ranked, file_energy, bins: int,
+                  folder: Path) -> dict | None:
     """Energies of rows composed across blocks (row r = each block's r-th best)."""
     rows = min(max(len(o) for _, _, o in ranked), 1000)
     if problem is not None:
@@ -452,8 +463,16 @@ def _distribution(problem: ir.Problem | None, manifest: Manifest, ranked, file_e
         return {**energy_summary(problem.energies(X), w, bins=bins), "of": "composed rows, IR energies"}
     if all(fe is not None for fe in file_energy):
         E = np.zeros(rows)
-        for fe in file_energy:
+        X = np.zeros((rows, len(manifest.labels)))
+        start = 0
+        for fe, (entry, res, order) in zip(file_energy, ranked):
             E += fe[np.minimum(np.arange(rows), len(fe) - 1)]
+            X[:, start:start + len(entry.labels)] = res.X[order[np.minimum(np.arange(rows), len(order) - 1)]]
+            start += len(entry.labels)
+        cross = manifest.cross_energies(folder, X)
+        if cross is not None:
+            E += cross
         w = ranked[0][1].weights[ranked[0][2][:rows]] if len(ranked) == 1 else np.ones(rows, np.int64)
-        return {**energy_summary(E, w, bins=bins), "of": "composed rows, sum of block-file energies"}
+        return {**energy_summary(E, w, bins=bins),
+                "of": "composed rows, sum of block-file energies" + (" plus cross terms" if cross is not None else "")}
     return None

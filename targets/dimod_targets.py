@@ -4,21 +4,25 @@
 
 * ``format=bqm`` (default) — ``NAME.bqm``: ``BinaryQuadraticModel.to_file()``
   (dimod's "DIMODBQM" binary serialisation); variables are the IR labels,
-  the vartype BINARY, the first block's file carries the IR offset.
+  the vartype BINARY; each block's file carries its own constant c_b (the
+  penalty constants of the constraints lowered inside it, its layers' objective
+  constant, the rest of the IR offset in the first block:
+  :func:`qsel.targets.manifest.block_constants`).
   Read it with ``dimod.BinaryQuadraticModel.from_file(open(path, "rb"))``.
 * ``format=coo`` — ``NAME.coo``: dimod's COO text (``# vartype=BINARY``
   header, then ``i i h_i`` for every variable and ``i j J_ij`` (i < j) for every
   coupling), readable by ``dimod.serialization.coo.load``. Index i is the
   block's i-th variable, ``labels[i]`` in the manifest; numbers are written in
   the shortest positional form that reads back to the same double (dimod's COO
-  reader takes no exponents). COO has no constant: the offset is the block's
+  reader takes no exponents). COO has no constant: c_b is the block's
   ``offset`` in the manifest.
 
 ``dimod-cqm`` (pipeline ``canonicalize``): ``NAME.cqm``,
 ``ConstrainedQuadraticModel.to_file()``: the objective as a binary model with
 the IR labels, every constraint inside the block kept as a native constraint
-with its IR label (cardinality stays ``sum x == K``). A constraint spanning two
-blocks is refused (lower it, or partition so that each constraint lies in one block).
+with its IR label (cardinality stays ``sum x == K``), the objective's offset
+being the block's constant c_b. A constraint spanning two blocks is refused
+(lower it, or partition so that each constraint lies in one block).
 
 Every format has a reader here that returns the block as an IR problem whose
 variable i is the manifest's ``labels[i]`` (energies of the file, without the

@@ -10,7 +10,9 @@
 
 minimising E(x) = sum_i Q_ii x_i + sum_{i<j} Q_ij x_i x_j. Node i is the
 block's i-th variable (``labels[i]`` in the manifest); the format has no
-constant, so the offset is the block's ``offset`` in the manifest. Numbers
+constant, so the block's constant c_b (its penalties' P b^2, its layers'
+objective constant; see :func:`qsel.targets.manifest.block_constants`) is the
+block's ``offset`` in the manifest. Numbers
 are the shortest strings that read back to the same double.
 
 ``lp`` (pipeline ``canonicalize``: constraints stay native) writes ``NAME.lp``
@@ -21,7 +23,7 @@ dimod.lp)::
      obj:
       + h_i x_i ...
       + [ 2 J_ij x_i * x_j ... ] / 2        quadratic terms, LP's [ ] / 2 convention
-      + c                                   the constant (first block only)
+      + c                                   the block's constant c_b (manifest.block_constants)
     Subject To
      LABEL: + c_k x_k ... = rhs             constraints inside the block, by IR label
     Binaries
