@@ -295,6 +295,8 @@ _BLOCK = {"name": "b", "file": "b.bqm", "format": "dimod-bqm", "labels": ["a"]}
     ({"blocks": [{**_BLOCK, "labels": ["a", "a"]}]}, "lists a variable twice"),
     ({"fixed": {"z": 2}}, "'fixed' values must be 0 or 1"),
     ({"constraints": [{"label": "k", "labels": ["a"], "coeffs": [], "sense": "==", "rhs": 1}]}, "constraint 0 needs"),
+    ({"energy": []}, "'energy' must be an object"),
+    ({"energy": {"cross_file": "../x.npz"}}, "energy.cross_file must be a file name next to it"),
 ])
 def test_malformed_manifests_are_refused_with_the_file_and_the_reason(tmp_path, change, message):
     d = {"format": "qsel-manifest", "version": 1, "target": "dimod-bqm", "options": {}, "num_vars": 1,
@@ -304,3 +306,20 @@ def test_malformed_manifests_are_refused_with_the_file_and_the_reason(tmp_path, 
     with pytest.raises(ir.QselError) as exc:
         Manifest.load(path)
     assert str(path) in str(exc.value) and message in str(exc.value)
+
+
+def test_cross_terms_file_is_checked_against_the_manifest(tmp_path):
+    """cross(x) is read only from a file whose labels are the manifest's blocks' labels, in order."""
+    p = ir.Problem.from_terms(["a", "b", "c"], {"a": 1.0}, {("a", "b"): 2.0, ("b", "c"): -3.0, ("a", "c"): 0.5})
+    p = p.replace(partitions=(ir.Partition("p0", np.array([0])), ir.Partition("p1", np.array([1, 2]))))
+    out = emit(p, QuboTarget(), tmp_path, pipeline="")
+    m = Manifest.load(tmp_path / "manifest.json")
+    assert m.cross_terms == 2 and m.energy["cross_file"] == "cross_terms.npz"
+    assert (tmp_path / "cross_terms.npz") in out.files
+    X = assignments(p, 8)
+    pos = p.variables.index
+    np.testing.assert_allclose(m.cross_energies(tmp_path, X[:, [pos[lab] for lab in m.labels]]),
+                               2.0 * X[:, 0] * X[:, 1] + 0.5 * X[:, 0] * X[:, 2], rtol=0, atol=1e-12)
+    m.blocks.reverse()
+    with pytest.raises(ir.QselError, match="do not match the manifest's blocks"):
+        m.cross_energies(tmp_path, X)
