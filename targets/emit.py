@@ -2,8 +2,9 @@
 
 ``emit(problem, target, outdir)`` runs the target's ``default_pipeline`` (or
 the one given) with :class:`qsel.passes.PassManager`, lets the target write
-its block files into a staging folder inside ``outdir`` (created if missing),
-checks that every file the manifest names exists, moves the files into place
+its block files (and ``cross_terms.npz``, the couplings between blocks) into a
+staging folder inside ``outdir`` (created if missing), checks that every file
+the manifest names exists, moves the files into place
 and writes ``manifest.json`` last (atomically). On any error the staging
 folder is removed: an earlier emit into the same folder stays intact and no
 half-written file is left behind.
@@ -66,7 +67,9 @@ def emit(problem: ir.Problem, target: Target, outdir: str | os.PathLike, *, pipe
         timings["emit"] = time.perf_counter() - t0
         manifest.extra.setdefault("pipeline", pipe)
         manifest.extra.setdefault("target_spec", target.spec() if hasattr(target, "spec") else target.name)
-        missing = [b.file for b in manifest.blocks if not (staging / b.file).is_file()]
+        cross_file = manifest.energy.get("cross_file") if isinstance(manifest.energy, dict) else None
+        missing = [f for f in [*(b.file for b in manifest.blocks), *([cross_file] if cross_file else [])]
+                   if not (staging / f).is_file()]
         if missing:
             raise ir.QselError(f"target '{target.name}' did not write {', '.join(missing)} (internal error)")
         staged = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != MANIFEST)
