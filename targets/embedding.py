@@ -29,10 +29,13 @@ suggesting ``partition{max-vars=...}`` with the topology's clique size.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable
+from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
@@ -138,9 +141,25 @@ def hardware_graph(spec: str, missing_qubits: int = 0, seed: int = 0):
     return g
 
 
+_GRAPH_KEYS: "weakref.WeakKeyDictionary[Any, tuple[int, tuple]]" = weakref.WeakKeyDictionary()
+
+
 def _graph_key(g) -> tuple:
-    return (g.graph.get("family"), g.graph.get("name"), g.number_of_nodes(), g.number_of_edges(),
-            hash(frozenset(g.nodes)))
+    """(family, name, qubits, couplers, hash of the qubit set): identifies a graph for the caches. Computed
+    once per graph object (counting couplers walks the graph) and recomputed if its qubit count changes."""
+    try:
+        known = _GRAPH_KEYS.get(g)
+    except TypeError:  # not weak-referenceable
+        known = None
+    if known is not None and known[0] == g.number_of_nodes():
+        return known[1]
+    key = (g.graph.get("family"), g.graph.get("name"), g.number_of_nodes(), g.number_of_edges(),
+           hash(frozenset(g.nodes)))
+    try:
+        _GRAPH_KEYS[g] = (g.number_of_nodes(), key)
+    except TypeError:
+        pass
+    return key
 
 
 _BUSGRAPHS: dict[tuple, Any] = {}
@@ -159,7 +178,7 @@ def _busgraph(g):
 def largest_clique(topology: "str | Topology" = "pegasus", *, graph=None) -> int:
     """The most variables a clique embedding holds on the topology (180 on P16, 184 on Z(12,4), 64 on C16)."""
     g = graph if graph is not None else Topology.parse(topology).graph()
-    return len(_busgraph(g).largest_clique())
+    return _largest_clique_size(_busgraph(g), _graph_key(g))
 
 
 # ------------------------------------------------------------------ embeddings
@@ -171,6 +190,7 @@ class Embedding:
     topology: str
     method: str
     seconds: float
+    cached: bool = False  # chains reused from the in-process cache
 
     @property
     def qubits(self) -> int:
@@ -185,26 +205,145 @@ class Embedding:
         return {"topology": self.topology, "method": self.method, "variables": len(self.chains),
                 "qubits": self.qubits, "max_chain_length": int(lengths.max()) if lengths.size else 0,
                 "mean_chain_length": round(float(lengths.mean()), 4) if lengths.size else 0.0,
-                "embedding_seconds": round(self.seconds, 4)}
+                "embedding_seconds": round(self.seconds, 4), "embedding_cached": self.cached}
 
 
-def _source_graph(source, nodes: Iterable[Hashable] | None) -> tuple[list[Hashable], list[tuple[Hashable, Hashable]]]:
+def _source_graph(source, nodes: Iterable[Hashable] | None) -> tuple[list[Hashable], np.ndarray]:
+    """(labels, edges as an (m, 2) int64 array of label positions, u < v, no duplicates)."""
     if isinstance(source, ir.Problem):
         from .convert import coo
 
-        labels = source.labels
         r, c, _ = coo(source)
-        return labels, [(labels[i], labels[j]) for i, j in zip(r.tolist(), c.tolist())]
+        return source.labels, np.stack([r, c], axis=1).astype(np.int64)
     if hasattr(source, "nodes") and hasattr(source, "edges") and callable(source.edges):  # a networkx graph
-        return list(source.nodes), [tuple(e) for e in source.edges]
-    edges = [(u, v) for u, v in source]
-    seen: dict[Hashable, None] = {}
-    for v in nodes or ():
-        seen.setdefault(v, None)
-    for u, v in edges:
-        seen.setdefault(u, None)
-        seen.setdefault(v, None)
-    return list(seen), edges
+        labels, pairs = list(source.nodes), [tuple(e) for e in source.edges]
+    else:
+        pairs = [(u, v) for u, v in source]
+        seen: dict[Hashable, None] = {}
+        for v in nodes or ():
+            seen.setdefault(v, None)
+        for u, v in pairs:
+            seen.setdefault(u, None)
+            seen.setdefault(v, None)
+        labels = list(seen)
+    pos = {lab: i for i, lab in enumerate(labels)}
+    arr = np.array([(pos[u], pos[v]) for u, v in pairs if u != v], dtype=np.int64).reshape(-1, 2)
+    n = max(len(labels), 1)
+    keys = np.unique(arr.min(axis=1) * n + arr.max(axis=1))
+    return labels, np.stack([keys // n, keys % n], axis=1)
+
+
+# ------------------------------------------------------------------ caches (in-process)
+EMBEDDING_CACHE_SIZE = 256
+_EMBEDDINGS: "OrderedDict[tuple, tuple[tuple[int, ...], ...]]" = OrderedDict()
+_STRUCTURES: "OrderedDict[tuple, ChainStructure]" = OrderedDict()
+_GRAPH_EDGES: dict[tuple, np.ndarray] = {}
+
+
+def _remember(cache: OrderedDict, key: tuple, value: Any) -> Any:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > EMBEDDING_CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def clear_embedding_cache() -> None:
+    """Forget every cached embedding and chain structure (busclique's own on-disk cache is kept)."""
+    _EMBEDDINGS.clear()
+    _STRUCTURES.clear()
+
+
+def edge_digest(n: int, edges: np.ndarray) -> str:
+    """A hash of a source graph: ``n`` variables and its (m, 2) edge array (positions, u < v, sorted)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.int64(n).tobytes())
+    h.update(np.ascontiguousarray(edges, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def graph_edges(g) -> np.ndarray:
+    """The graph's couplers as an (M, 2) int64 array (u < v), cached per graph."""
+    key = _graph_key(g)
+    if key not in _GRAPH_EDGES:
+        e = np.array(list(g.edges), dtype=np.int64).reshape(-1, 2)
+        _GRAPH_EDGES[key] = np.stack([e.min(axis=1), e.max(axis=1)], axis=1)
+    return _GRAPH_EDGES[key]
+
+
+@dataclass(frozen=True)
+class ChainStructure:
+    """An embedding (chains of logical variables 0..n-1) laid over a graph's couplers, as arrays.
+
+    ``qubits`` (Q,) are the used physical qubits, sorted; ``owner[k]`` is the
+    logical variable of ``qubits[k]``; ``chain_edges`` (C, 2) and ``inter_edges``
+    (I, 2) are the graph's couplers among used qubits (positions into
+    ``qubits``), inside one chain and between two chains; ``pair_keys`` are the
+    sorted distinct chain pairs ``u * n + v`` (u < v) that have at least one
+    coupler, ``pair_counts`` how many couplers each has (dwave-system's
+    ``EmbeddedStructure`` spreads a logical J_uv evenly over those)."""
+
+    n: int
+    qubits: np.ndarray
+    owner: np.ndarray
+    lengths: np.ndarray
+    chain_edges: np.ndarray
+    inter_edges: np.ndarray
+    inter_keys: np.ndarray
+    pair_keys: np.ndarray
+    pair_counts: np.ndarray
+
+    @classmethod
+    def build(cls, chains: Sequence[Sequence[int]], edges: np.ndarray) -> "ChainStructure":
+        """From chains (by logical position) and the graph's (M, 2) coupler array."""
+        n = len(chains)
+        lengths = np.array([len(c) for c in chains], dtype=np.int64)
+        flat = np.fromiter((q for c in chains for q in c), dtype=np.int64, count=int(lengths.sum()))
+        own = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        order = np.argsort(flat, kind="stable")
+        qubits, owner = flat[order], own[order]
+        if np.any(np.diff(qubits) == 0):
+            raise ValueError("chains overlap: a qubit is in two chains")
+        if not qubits.size:
+            empty = np.zeros((0, 2), dtype=np.int64)
+            return cls(n, qubits, owner, lengths, empty, empty, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       np.zeros(0, np.int64))
+        pa = np.searchsorted(qubits, edges[:, 0]).clip(max=qubits.size - 1)
+        pb = np.searchsorted(qubits, edges[:, 1]).clip(max=qubits.size - 1)
+        used = (qubits[pa] == edges[:, 0]) & (qubits[pb] == edges[:, 1])
+        pa, pb = pa[used], pb[used]
+        same = owner[pa] == owner[pb]
+        inter = np.stack([pa[~same], pb[~same]], axis=1)
+        u, v = owner[inter[:, 0]], owner[inter[:, 1]]
+        keys = np.minimum(u, v) * max(n, 1) + np.maximum(u, v)
+        pair_keys, pair_counts = np.unique(keys, return_counts=True)
+        return cls(n, qubits, owner, lengths, np.stack([pa[same], pb[same]], axis=1), inter, keys, pair_keys,
+                   pair_counts.astype(np.int64))
+
+    def majority_vote(self, spins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logical spins (R, n) int8, chain-break fraction (R,)) from physical spins (R, Q) in ``qubits`` order.
+
+        s_v = +1 if sum_{q in chain v} s_q >= 0 else -1 (a tie goes to +1, as dwave-system's
+        ``majority_vote`` does for spins); a chain is broken when |sum| < its length."""
+        S = np.asarray(spins, dtype=np.int64)
+        order = np.argsort(self.owner, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        if not S.shape[0] or not self.n:
+            return np.zeros((S.shape[0], self.n), dtype=np.int8), np.zeros(S.shape[0])
+        sums = np.add.reduceat(S[:, order], starts, axis=1)
+        logical = np.where(sums >= 0, 1, -1).astype(np.int8)
+        broken = np.abs(sums) != self.lengths[None, :]
+        return logical, broken.mean(axis=1)
+
+
+def chain_structure(chains: Sequence[Sequence[int]], g) -> ChainStructure:
+    """:meth:`ChainStructure.build` on ``g``'s couplers, cached by (graph, chains)."""
+    key = (_graph_key(g), tuple(tuple(int(q) for q in c) for c in chains))
+    hit = _STRUCTURES.get(key)
+    if hit is not None:
+        _STRUCTURES.move_to_end(key)
+        return hit
+    return _remember(_STRUCTURES, key, ChainStructure.build(key[1], graph_edges(g)))
 
 
 def _too_big(n: int, m: int, top_name: str, clique: int, name: str | None, tried: list[str]) -> EmbeddingError:
@@ -221,7 +360,13 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
           timeout: float = 10.0, nodes: Iterable[Hashable] | None = None, graph=None,
           name: str | None = None) -> Embedding:
     """Embed ``source`` (IR problem, edge list or networkx graph) onto ``topology`` (or onto ``graph``, e.g. a
-    real sampler's working graph); see :func:`find_embedding`."""
+    real sampler's working graph); see :func:`find_embedding`.
+
+    Embeddings are cached in-process by position (variable i of the source gets chain i): clique embeddings
+    by (graph, number of variables), minorminer ones by (graph, :func:`edge_digest` of the source's edge set,
+    seed, timeout). A block of the same size (clique) or the same coupling pattern (minorminer) reuses the
+    chains with its own labels; ``Embedding.cached`` says so. A cached clique embedding is valid for any
+    source of that size (every pair of its chains is coupled)."""
     import minorminer
 
     if method not in ("auto", "clique", "minorminer"):
@@ -233,42 +378,65 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
         g = graph
         top_name = str(g.graph.get("name") or topology)
     labels, edges = _source_graph(source, nodes)
-    n, m = len(labels), len(edges)
+    n, m = len(labels), int(edges.shape[0])
     t0 = time.perf_counter()
     if n == 0:
         return Embedding({}, top_name, "none", 0.0)
     density = m / (n * (n - 1) / 2) if n > 1 else 1.0
+    gkey = _graph_key(g)
     bus = _busgraph(g) if g.graph.get("family") in ("pegasus", "zephyr", "chimera") else None
-    clique = len(bus.largest_clique()) if bus is not None else 0
+    clique = _largest_clique_size(bus, gkey) if bus is not None else 0
+    hit = False
 
-    def by_clique() -> dict | None:
+    def cached(key: tuple, compute) -> tuple | None:
+        nonlocal hit
+        found = _EMBEDDINGS.get(key)
+        if found is not None:
+            _EMBEDDINGS.move_to_end(key)
+            hit = True
+            return found
+        chains = compute()
+        if chains is None:
+            return None
+        _check(chains, edges, g)
+        return _remember(_EMBEDDINGS, key, chains)
+
+    def by_clique() -> tuple | None:
         if bus is None or n > clique:
             return None
-        emb = bus.find_clique_embedding(n)
-        if len(emb) != n:
-            return None
-        return {lab: tuple(int(q) for q in emb[i]) for i, lab in enumerate(labels)}
 
-    def by_minorminer() -> dict | None:
-        if not edges:
-            found: dict = {}
-        else:
-            found = minorminer.find_embedding(edges, list(g.edges), random_seed=int(seed) & 0x7FFFFFFF,
-                                              timeout=float(timeout), tries=10)
-            if not found:
+        def compute() -> tuple | None:
+            emb = bus.find_clique_embedding(n)
+            if len(emb) != n:
                 return None
-        used = {q for chain in found.values() for q in chain}
-        free = iter(q for q in sorted(g.nodes) if q not in used)
-        out = {}
-        for lab in labels:  # isolated variables get one free qubit each
-            if lab in found:
-                out[lab] = tuple(int(q) for q in found[lab])
+            return tuple(tuple(int(q) for q in emb[i]) for i in range(n))
+
+        return cached(("clique", gkey, n), compute)
+
+    def by_minorminer() -> tuple | None:
+        def compute() -> tuple | None:
+            if not m:
+                found: dict = {}
             else:
-                q = next(free, None)
-                if q is None:
+                found = minorminer.find_embedding(edges.tolist(), graph_edges(g).tolist(),
+                                                  random_seed=int(seed) & 0x7FFFFFFF, timeout=float(timeout),
+                                                  tries=10)
+                if not found:
                     return None
-                out[lab] = (int(q),)
-        return out
+            used = {q for chain in found.values() for q in chain}
+            free = iter(q for q in sorted(g.nodes) if q not in used)
+            out = []
+            for i in range(n):  # isolated variables get one free qubit each
+                if i in found:
+                    out.append(tuple(int(q) for q in found[i]))
+                else:
+                    q = next(free, None)
+                    if q is None:
+                        return None
+                    out.append((int(q),))
+            return tuple(out)
+
+        return cached(("minorminer", gkey, edge_digest(n, edges), int(seed), float(timeout)), compute)
 
     order = {"clique": [("clique", by_clique)], "minorminer": [("minorminer", by_minorminer)],
              "auto": ([("clique", by_clique), ("minorminer", by_minorminer)] if density >= DENSE_THRESHOLD
@@ -280,15 +448,25 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
         tried.append(used_method)
         chains = fn()
         if chains is not None:
-            _check(chains, edges, g)
-            return Embedding(chains, top_name, used_method, time.perf_counter() - t0)
+            return Embedding(dict(zip(labels, chains)), top_name, used_method, time.perf_counter() - t0,
+                             cached=hit)
     raise _too_big(n, m, top_name, clique, name, tried)
 
 
-def _check(chains: dict, edges: list, g) -> None:
+_CLIQUE_SIZES: dict[tuple, int] = {}
+
+
+def _largest_clique_size(bus, gkey: tuple) -> int:
+    if gkey not in _CLIQUE_SIZES:
+        _CLIQUE_SIZES[gkey] = len(bus.largest_clique())
+    return _CLIQUE_SIZES[gkey]
+
+
+def _check(chains: Sequence[Sequence[int]], edges: np.ndarray, g) -> None:
+    """Chains are connected, disjoint and every source edge has a coupler (raises: a bug, not a user error)."""
     from dwave.embedding import verify_embedding
 
-    verify_embedding(chains, edges, g)  # raises on an invalid embedding: a bug, not a user error
+    verify_embedding(dict(enumerate(chains)), edges.tolist(), g)
 
 
 def find_embedding(source, topology: "str | Topology" = "pegasus", *, method: str = "auto", seed: int = 0,

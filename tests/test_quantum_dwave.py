@@ -192,3 +192,136 @@ def test_local_pegasus_steepest_postprocessing_never_makes_samples_worse():
     np.testing.assert_allclose(s.energies, p.energies(s.X))
     with pytest.raises(ValueError, match="postprocess must be swap, steepest or none"):
         LocalPegasusSolver(postprocess="magic")
+
+
+# ------------------------------------------------------------------ caches and the vectorised embedding
+def test_clique_embedding_is_cached_by_size_and_relabelled(monkeypatch):
+    from qsel.targets import embedding as E
+
+    E.clear_embedding_cache()
+    calls = []
+    real = E._check
+    monkeypatch.setattr(E, "_check", lambda *a: (calls.append(1), real(*a)))
+    first = embed(random_block(25, 0), "pegasus", method="clique")
+    other = random_block(25, 1, [f"fc2.n{i}" for i in range(25)])
+    second = embed(other, "pegasus", method="clique")
+    assert (first.cached, second.cached) == (False, True) and len(calls) == 1
+    assert list(second.chains) == other.labels
+    assert list(second.chains.values()) == list(first.chains.values())
+    assert second.summary()["embedding_cached"] is True
+    third = embed(random_block(26, 0), "pegasus", method="clique")  # another size: embedded afresh
+    assert not third.cached and len(calls) == 2
+
+
+def test_minorminer_embedding_is_cached_by_edge_set(monkeypatch):
+    import minorminer
+
+    from qsel.targets import embedding as E
+
+    E.clear_embedding_cache()
+    calls = []
+    real = minorminer.find_embedding
+    monkeypatch.setattr(minorminer, "find_embedding", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    ring = [(f"a{i}", f"a{(i + 1) % 12}") for i in range(12)]
+    first = embed(ring, "pegasus:4", method="minorminer")
+    again = embed([(u.replace("a", "b"), v.replace("a", "b")) for u, v in ring], "pegasus:4", method="minorminer")
+    assert len(calls) == 1 and again.cached and not first.cached
+    assert list(again.chains.values()) == list(first.chains.values())
+    embed(ring[:-1], "pegasus:4", method="minorminer")  # a different edge set is embedded anew
+    assert len(calls) == 2
+
+
+def test_local_pegasus_reuses_the_embedding_of_a_same_size_block():
+    from qsel.targets import embedding as E
+
+    E.clear_embedding_cache()
+    solver = LocalPegasusSolver(num_sweeps=50)
+    a = solver.sample(random_block(20, 3), num_reads=5, seed=0)
+    b = solver.sample(random_block(20, 4), num_reads=5, seed=1)
+    assert (a.info["embedding_cached"], b.info["embedding_cached"]) == (False, True)
+
+
+def test_majority_vote_matches_dimods_unembed_sampleset():
+    import dimod
+    from dwave.embedding import majority_vote, unembed_sampleset
+
+    from qsel.targets.embedding import ChainStructure
+
+    # chains of lengths 2, 3, 1, 4 (even lengths produce ties) on a path of 10 qubits, given out of order
+    chains = [(1, 0), (4, 2, 3), (9,), (5, 8, 6, 7)]
+    path = np.stack([np.arange(9), np.arange(1, 10)], axis=1)
+    st = ChainStructure.build(chains, path)
+    assert st.qubits.tolist() == list(range(10)) and st.chain_edges.shape[0] == 1 + 2 + 0 + 3
+    rng = np.random.default_rng(0)
+    S = rng.choice([-1, 1], size=(300, 10)).astype(np.int8)
+    S[:5] = 1  # intact rows
+    spins, broken = st.majority_vote(S)
+    labels = ["w", "x", "y", "z"]
+    bqm = dimod.BQM({v: 0.0 for v in labels}, {}, 0.0, "SPIN")
+    ref = unembed_sampleset(dimod.SampleSet.from_samples((S, list(range(10))), "SPIN", energy=np.zeros(300)),
+                            dict(zip(labels, chains)), bqm, chain_break_method=majority_vote,
+                            chain_break_fraction=True)
+    col = [list(ref.variables).index(v) for v in labels]
+    np.testing.assert_array_equal(spins, ref.record.sample[:, col])
+    np.testing.assert_allclose(broken, ref.record.chain_break_fraction)
+    assert np.any((S[:, [0, 1]].sum(axis=1) == 0)) and np.all(broken[:5] == 0)
+
+
+def test_physical_problem_uses_real_couplers_and_matches_embed_bqm():
+    from dwave.embedding import EmbeddedStructure
+
+    from qsel.targets.dwave import prepare
+
+    top = Topology.parse("pegasus")
+    g = top.graph()
+    rng = np.random.default_rng(2)
+    n = 40
+    Q = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.5)
+    p = ir.Problem.from_qubo_matrix(Q, [f"v{i}" for i in range(n)], offset=0.7)
+    eb = prepare(p, g, top.name, method="clique")
+    phys = eb.physical
+    couplers = phys.couplers()
+    assert all(g.has_edge(int(a), int(b)) for a, b in couplers)  # only real Pegasus couplers
+    assert set(phys.qubits.tolist()) == {q for c in eb.embedding.chains.values() for q in c}
+    # the same numbers as dwave-system's EmbeddedStructure.embed_bqm
+    ref = EmbeddedStructure(g.edges, eb.embedding.chains).embed_bqm(eb.bqm, chain_strength=eb.chain_strength)
+    ours = phys.to_bqm()
+    assert ours.num_interactions == ref.num_interactions and ours.offset == pytest.approx(ref.offset)
+    for q in ref.variables:
+        assert ours.get_linear(q) == pytest.approx(ref.get_linear(q), abs=1e-12)
+    for (a, b), v in ref.quadratic.items():
+        assert ours.get_quadratic(a, b) == pytest.approx(v, abs=1e-12)
+    # intact chains: the physical energy is the IR's
+    X = rng.integers(0, 2, size=(50, n)).astype(np.float64)
+    S = 2 * X[:, eb.structure.owner] - 1
+    np.testing.assert_allclose(phys.energies(S), p.energies(X), rtol=1e-9, atol=1e-9)
+    # one flipped qubit in a long chain costs chain strength: the energies differ
+    k = int(np.argmax(eb.structure.lengths[eb.structure.owner]))
+    S[:, k] *= -1
+    assert np.all(np.abs(phys.energies(S) - p.energies(X)) > 1e-6)
+
+
+def test_dimod_path_and_array_path_agree_on_the_optimum():
+    p = random_block(10, 31)
+    best, _ = brute_force(p)
+    for via in ("arrays", "dimod"):
+        s = LocalPegasusSolver(via=via, num_sweeps=200).sample(p, num_reads=30, seed=4)
+        assert s.info["unembedding"] == via and s.num_occurrences.sum() == 30
+        assert s.energies.min() == pytest.approx(best, abs=1e-9)
+        assert s.info["energy_check_max_abs_diff"] < 1e-9
+    with pytest.raises(ValueError, match="via must be arrays or dimod"):
+        LocalPegasusSolver(via="loops")
+
+
+def test_sa_beta_range_is_dwave_samplers_default():
+    from dwave.samplers.sa.sampler import default_beta_range
+
+    from qsel.targets.dwave import prepare, sa_beta_range
+
+    top = Topology.parse("pegasus")
+    for n, seed in ((30, 0), (60, 1)):
+        rng = np.random.default_rng(seed)
+        Q = np.round(rng.normal(size=(n, n)), 1) * (rng.random((n, n)) < 0.4)  # ties among the smallest biases
+        eb = prepare(ir.Problem.from_qubo_matrix(Q), top.graph(), top.name)
+        np.testing.assert_allclose(sa_beta_range(eb.physical), default_beta_range(eb.physical.to_bqm()),
+                                   rtol=1e-12)
