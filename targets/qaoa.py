@@ -322,9 +322,83 @@ def transpile_report(circuit, backend, *, seed: int = 0, optimization_level: int
 
 
 # ------------------------------------------------------------------ simulation and optimisation
-class _Simulator:
-    """Statevector of the bound circuit: qiskit-aer (parameter binding on one transpiled circuit) or qiskit's
-    reference Statevector."""
+SIMULATORS = ("numpy", "aer", "statevector")
+OPTIMIZERS = {"bfgs": "BFGS", "cobyla": "COBYLA", "nelder-mead": "Nelder-Mead"}  # option -> scipy method
+
+
+def popcount(k: np.ndarray) -> np.ndarray:
+    """Number of set bits of each non-negative integer in ``k``."""
+    k = np.asarray(k, dtype=np.int64)
+    out = np.zeros(k.shape, dtype=np.int64)
+    for shift in range(int(k.max()).bit_length() if k.size else 0):
+        out += (k >> shift) & 1
+    return out
+
+
+def initial_state(pl: Plan) -> np.ndarray:
+    """The circuit's start as a statevector (index k: bit i = qubit i): |D^n_K> = C(n, K)^(-1/2) sum_{|k|=K} |k>
+    for the XY mixer, |+>^n = 2^(-n/2) sum_k |k> for the X mixer."""
+    n = pl.num_qubits
+    if pl.mixer == "xy":
+        psi = (popcount(np.arange(1 << n)) == (pl.k or 0)).astype(np.complex128)
+    else:
+        psi = np.ones(1 << n, dtype=np.complex128)
+    return psi / np.linalg.norm(psi)
+
+
+class NumpySimulator:
+    """The depth-p QAOA circuit of a :class:`Plan` on a numpy statevector (index k: bit i = qubit i):
+
+        |psi(gamma, beta)> = U_M(beta_p) U_C(gamma_p) ... U_M(beta_1) U_C(gamma_1) |psi_0>
+
+    * U_C(gamma) = exp(-i gamma H_C / s) is diagonal: the phases exp(-i gamma (E_k - c') / s) of the
+      tabulated basis energies (the circuit's RZ(2 gamma a_i / s) and RZZ(2 gamma b_ij / s) gates);
+    * X mixer: exp(-i beta X_i) on every qubit, i.e. (cos beta, -i sin beta) between the amplitudes of
+      k and k xor 2^i (RX(2 beta));
+    * XY mixer: XXPlusYYGate(2 beta) on each pair (i, j) in the circuit's order, i.e. (cos beta, -i sin beta)
+      between the amplitudes of |..1_i..0_j..> and |..0_i..1_j..>; other amplitudes unchanged.
+
+    It gives the qiskit circuit's state up to a global phase (tested) in O(p (n or #pairs) 2^n) numpy work
+    per evaluation, without building or binding a circuit."""
+
+    def __init__(self, pl: Plan, connectivity: str = "ring", *, energies: np.ndarray | None = None) -> None:
+        n = self.n = pl.num_qubits
+        diag = basis_energies(pl.cost) if energies is None else energies
+        self.phase = (diag - pl.const) / pl.cost_scale
+        self.psi0 = initial_state(pl)
+        self.mixer = pl.mixer
+        k = np.arange(1 << n, dtype=np.int64)
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        if pl.mixer == "xy":
+            for i, j in xy_pairs(n, connectivity):
+                a = k[(((k >> i) & 1) == 1) & (((k >> j) & 1) == 0)]
+                self.pairs.append((a, a ^ ((1 << i) | (1 << j))))
+
+    def state(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        p = values.shape[0] // 2
+        psi = self.psi0.copy()
+        for gamma, beta in zip(values[:p], values[p:]):
+            psi *= np.exp(-1j * gamma * self.phase)
+            c, s = np.cos(beta), -1j * np.sin(beta)
+            if self.mixer == "xy":
+                for a, b in self.pairs:
+                    pa, pb = psi[a], psi[b]
+                    psi[a], psi[b] = c * pa + s * pb, c * pb + s * pa
+            else:
+                for i in range(self.n):
+                    v = psi.reshape(-1, 2, 1 << i)
+                    v0, v1 = v[:, 0, :].copy(), v[:, 1, :].copy()
+                    v[:, 0, :], v[:, 1, :] = c * v0 + s * v1, c * v1 + s * v0
+        return psi
+
+    def probabilities(self, values: np.ndarray) -> np.ndarray:
+        return np.abs(self.state(values)) ** 2
+
+
+class _CircuitSimulator:
+    """Statevector of the bound qiskit circuit: qiskit-aer (parameter binding on one transpiled circuit) or
+    qiskit's reference Statevector."""
 
     def __init__(self, circuit, params: list, kind: str) -> None:
         self.params, self.kind = params, kind
@@ -336,10 +410,8 @@ class _Simulator:
             c = circuit.copy()
             c.save_statevector()
             self.circuit = transpile(c, self.sim, optimization_level=0)
-        elif kind == "statevector":
-            self.circuit = circuit
         else:
-            raise ir.QselError(f"unknown simulator {kind!r} (expected aer or statevector)")
+            self.circuit = circuit
 
     def probabilities(self, values: np.ndarray) -> np.ndarray:
         if self.kind == "aer":
@@ -353,17 +425,35 @@ class _Simulator:
         return np.abs(sv) ** 2
 
 
-def _run_shots(circuit, shots: int, seed: int | None, kind: str) -> dict[str, int]:
-    if kind == "aer":
-        from qiskit import transpile
-        from qiskit_aer import AerSimulator
+def simulator_for(pl: Plan, p: int, kind: str = "numpy", connectivity: str = "ring",
+                  energies: np.ndarray | None = None):
+    """An object with ``probabilities(values)`` for the depth-p circuit (values = gamma_1..p, beta_1..p)."""
+    if kind not in SIMULATORS:
+        raise ir.QselError(f"unknown simulator {kind!r} (expected {', '.join(SIMULATORS)})")
+    if kind == "numpy":
+        return NumpySimulator(pl, connectivity, energies=energies)
+    circuit, gammas, betas = qaoa_circuit(pl, p, measure=False, connectivity=connectivity)
+    return _CircuitSimulator(circuit, gammas + betas, kind)
 
-        sim = AerSimulator(seed_simulator=seed)
-        return dict(sim.run(transpile(circuit, sim, optimization_level=0), shots=shots).result().get_counts())
-    from qiskit.primitives import StatevectorSampler
 
-    res = StatevectorSampler(seed=seed).run([circuit], shots=shots).result()
-    return dict(res[0].data.meas.get_counts())
+def cvar_value(probs: np.ndarray, energies: np.ndarray, alpha: float, order: np.ndarray | None = None) -> float:
+    """CVaR_alpha (Barkoutsos et al. 2020): the mean energy of the lowest alpha share of the probability mass,
+
+        CVaR_alpha = (1/alpha) sum_k w_k E_(k),   w_k = min(p_(k), max(0, alpha - sum_{j<k} p_(j)))
+
+    over the states sorted by energy (``order``: that sort, computed once). alpha = 1 is the expectation."""
+    if alpha >= 1.0:
+        return float(probs @ energies)
+    order = np.argsort(energies, kind="stable") if order is None else order
+    ps = probs[order]
+    before = np.cumsum(ps) - ps
+    w = np.clip(alpha - before, 0.0, ps)
+    return float(w @ energies[order] / alpha)
+
+
+def _check_cvar(alpha: float) -> None:
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"cvar must be in (0, 1] (1: the expectation), got {alpha}")
 
 
 @dataclass
@@ -379,6 +469,10 @@ class QAOARun:
     evaluations: int
     seconds: float
     history: list[float] = field(default_factory=list)
+    cvar: float = 1.0  # the alpha of the objective (1: expectation)
+    objective: float = float("nan")  # CVaR_alpha of the final state (the expectation when alpha = 1)
+    optimum_energy: float = float("nan")  # the lowest (feasible) energy over the basis the simulator tabulates
+    probabilities: np.ndarray | None = None  # final state's probabilities over the cost problem's basis
 
     def bound(self):
         return self.circuit.assign_parameters(dict(zip(self.params, self.values.tolist())))
@@ -387,63 +481,73 @@ class QAOARun:
         p = self.p
         return {"p": p, "mixer": self.plan.mixer, "hamming_weight": self.plan.k, "qubits": self.plan.num_qubits,
                 "gammas": self.values[:p].tolist(), "betas": self.values[p:].tolist(),
-                "cost_scale": self.plan.cost_scale, "expected_energy": self.expected_energy,
-                "optimum_probability": self.optimum_probability, "feasible_probability": self.feasible_probability,
-                "evaluations": self.evaluations, "optimise_seconds": round(self.seconds, 3),
-                "qubit_order": QUBIT_ORDER}
+                "cost_scale": self.plan.cost_scale, "objective": "expectation" if self.cvar >= 1 else "cvar",
+                "cvar": self.cvar, "objective_value": self.objective, "expected_energy": self.expected_energy,
+                "optimum_energy": self.optimum_energy, "optimum_probability": self.optimum_probability,
+                "feasible_probability": self.feasible_probability, "evaluations": self.evaluations,
+                "optimise_seconds": round(self.seconds, 3), "qubit_order": QUBIT_ORDER}
 
 
-def optimise(problem: ir.Problem, *, p: int = 2, mixer: str = "auto", maxiter: int = 200, seed: int | None = None,
-             simulator: str = "aer", restarts: int = 1, connectivity: str = "ring",
-             max_qubits: int = MAX_QUBITS, grid: int = 10) -> QAOARun:
-    """Optimise the QAOA angles of one block on a statevector, minimising the expected energy of the cost problem.
+def optimise(problem: ir.Problem, *, p: int = 3, mixer: str = "auto", maxiter: int = 200, seed: int | None = None,
+             simulator: str = "numpy", restarts: int = 1, connectivity: str = "ring",
+             max_qubits: int = MAX_QUBITS, grid: int = 12, starts: int = 3, cvar: float = 1.0,
+             optimizer: str = "bfgs") -> QAOARun:
+    """Optimise the QAOA angles of one block on a statevector, minimising CVaR_alpha of the cost energy
+    (alpha = ``cvar``; 1: the expected energy <H_C> + c').
 
-    Depth 1 starts from the best point of a ``grid`` x ``grid`` scan of (gamma, beta) (gamma in (0, 2],
-    beta over one period of the mixer; (gamma, beta) -> (-gamma, -beta) gives the same probabilities);
-    each deeper level starts from the INTERP extrapolation of the level below; COBYLA refines every level.
-    ``restarts - 1`` extra runs start from random perturbations of the final angles."""
+    Depth 1: a ``grid`` x ``grid`` scan of (gamma, beta) (gamma in (0, 2], beta over one period of the mixer;
+    (gamma, beta) -> (-gamma, -beta) gives the same probabilities), then the local ``optimizer`` (``bfgs``:
+    BFGS on finite-difference gradients, ``cobyla`` or ``nelder-mead``) from the ``starts`` best grid points.
+    Depth d > 1: each of the ``starts`` best angle sets of depth d - 1 is extended by INTERP (Zhou et al. 2020)
+    and refined. At depth p, ``restarts - 1`` extra runs start from random perturbations of the best.
+    Returns the best angles of depth p."""
     from scipy.optimize import minimize
 
     t0 = time.perf_counter()
     if p < 1:
         raise ir.QselError(f"QAOA depth p must be >= 1, got {p}")
+    _check_cvar(cvar)
     pl = plan(problem, mixer, max_qubits=max_qubits)
     diag = basis_energies(pl.cost)
+    order = np.argsort(diag, kind="stable")
     history: list[float] = []
     rng = np.random.default_rng(seed)
     half_period = np.pi / 2 if pl.mixer == "x" else np.pi
+    if optimizer not in OPTIMIZERS:
+        raise ir.QselError(f"unknown QAOA optimizer {optimizer!r} (expected {', '.join(OPTIMIZERS)})")
+    method = OPTIMIZERS[optimizer]
+    options = {"maxiter": int(maxiter), **({"rhobeg": 0.2} if optimizer == "cobyla" else {})}
 
-    values = None
+    candidates: list[tuple[float, np.ndarray]] = []
     for depth in range(1, p + 1):
-        circuit, gammas, betas = qaoa_circuit(pl, depth, connectivity=connectivity)
-        params = gammas + betas
-        sim = _Simulator(circuit.remove_final_measurements(inplace=False), params, simulator)
+        sim = simulator_for(pl, depth, simulator, connectivity, energies=diag)
 
-        def expected(v: np.ndarray, sim=sim) -> float:
-            e = float(sim.probabilities(v) @ diag)
+        def objective(v: np.ndarray, sim=sim) -> float:
+            e = cvar_value(sim.probabilities(v), diag, cvar, order)
             history.append(e)
             return e
 
         if depth == 1:
             gs = np.linspace(2.0 / grid, 2.0, grid)
             bs = np.linspace(-half_period, half_period, grid, endpoint=False) + half_period / grid
-            scan = [(expected(np.array([g, b])), g, b) for g in gs for b in bs]
-            _, g0, b0 = min(scan)
-            x0 = np.array([g0, b0])
+            points = np.stack(np.meshgrid(gs, bs, indexing="ij"), axis=-1).reshape(-1, 2)
+            scan = np.array([objective(v) for v in points])
+            x0s = [points[i] for i in np.argsort(scan, kind="stable")[:max(1, starts)]]
         else:
-            x0 = interpolate(values, depth - 1)
-        best = minimize(expected, x0, method="COBYLA", options={"maxiter": int(maxiter), "rhobeg": 0.2})
-        values = np.asarray(best.x, dtype=np.float64)
-        best_e = float(best.fun)
+            x0s = [interpolate(v, depth - 1) for _, v in candidates]
+        runs = [minimize(objective, x0, method=method, options=options) for x0 in x0s]
         if depth == p:
-            for _ in range(max(1, restarts) - 1):
-                res = minimize(expected, values + rng.normal(scale=0.3, size=values.shape), method="COBYLA",
-                               options={"maxiter": int(maxiter), "rhobeg": 0.2})
-                if res.fun < best_e:
-                    values, best_e = np.asarray(res.x, dtype=np.float64), float(res.fun)
+            best_x = min(runs, key=lambda r: r.fun).x
+            runs += [minimize(objective, best_x + rng.normal(scale=0.3, size=best_x.shape), method=method,
+                              options=options) for _ in range(max(1, restarts) - 1)]
+        candidates = sorted(((float(r.fun), np.asarray(r.x, dtype=np.float64)) for r in runs),
+                            key=lambda t: t[0])[:max(1, starts)]
+    best_obj, values = candidates[0]
     probs = sim.probabilities(values)
+    circuit, gammas, betas = qaoa_circuit(pl, p, connectivity=connectivity)
     n = pl.num_qubits
     opt_p = feas_p = 0.0
+    opt = float("nan")
     energies, feas = [], []
     for start in range(0, 1 << n, 1 << 15):
         stop = min(start + (1 << 15), 1 << n)
@@ -452,12 +556,38 @@ def optimise(problem: ir.Problem, *, p: int = 2, mixer: str = "auto", maxiter: i
         feas.append(problem.feasible(X) if problem.constraints else np.ones(stop - start, dtype=bool))
     e_all, f_all = np.concatenate(energies), np.concatenate(feas)
     if f_all.any():
-        opt = e_all[f_all].min()
+        opt = float(e_all[f_all].min())
         tol = 1e-9 * max(1.0, abs(opt))
         opt_p = float(probs[f_all & (e_all <= opt + tol)].sum())
         feas_p = float(probs[f_all].sum())
-    return QAOARun(pl, p, circuit, params, values, best_e, opt_p, feas_p, len(history),
-                   time.perf_counter() - t0, history)
+    return QAOARun(pl, p, circuit, gammas + betas, values, float(probs @ diag), opt_p, feas_p, len(history),
+                   time.perf_counter() - t0, history, cvar=float(cvar), objective=best_obj, optimum_energy=opt,
+                   probabilities=probs)
+
+
+def _run_shots(circuit, shots: int, seed: int | None, kind: str) -> dict[str, int]:
+    if kind == "aer":
+        from qiskit import transpile
+        from qiskit_aer import AerSimulator
+
+        sim = AerSimulator(seed_simulator=seed)
+        return dict(sim.run(transpile(circuit, sim, optimization_level=0), shots=shots).result().get_counts())
+    from qiskit.primitives import StatevectorSampler
+
+    res = StatevectorSampler(seed=seed).run([circuit], shots=shots).result()
+    return dict(res[0].data.meas.get_counts())
+
+
+def sample_probabilities(probs: np.ndarray, pl: Plan, shots: int, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(X over the original variables, occurrences): ``shots`` draws of basis states k ~ Multinomial(probs)."""
+    rng = np.random.default_rng(seed)
+    p = np.clip(probs, 0.0, None)
+    counts = rng.multinomial(int(shots), p / p.sum())
+    idx = np.flatnonzero(counts)
+    bits = ((idx[:, None] >> np.arange(pl.num_qubits, dtype=np.int64)) & 1).astype(np.float64)
+    X = bits[:, pl.columns]
+    uniq, inverse = np.unique(X, axis=0, return_inverse=True)
+    return uniq, np.bincount(inverse.ravel(), weights=counts[idx], minlength=uniq.shape[0]).astype(np.int64)
 
 
 # ------------------------------------------------------------------ target
@@ -555,33 +685,73 @@ def _lp_text(qp) -> str:
 
 
 # ------------------------------------------------------------------ solver
+def best_of_samples(problem: ir.Problem, samples: Samples, optimum: float | None = None) -> Samples:
+    """``samples`` with rows sorted best first (feasible before infeasible, then by energy) and the best-of-samples
+    report in ``info``: ``best_energy`` (of the first row), ``best_feasible``, ``shots``; with ``optimum`` (the
+    block's exact lowest feasible energy, known to a statevector simulator): ``optimum_shots`` (shots that
+    returned an optimal assignment) and ``optimum_sampled`` (the best sample is optimal, within 1e-9 relative)."""
+    order = samples.order(problem)
+    occ = samples.weights[order]
+    out = Samples(samples.X[order], samples.energies[order], occ, dict(samples.info))
+    info = out.info
+    info["shots"] = int(occ.sum())
+    if not len(out.energies):
+        return out
+    feasible = problem.feasible(out.X) if problem.constraints else np.ones(len(out.energies), dtype=bool)
+    info["best_energy"] = float(out.energies[0])
+    info["best_feasible"] = bool(feasible[0])
+    info["feasible_shots"] = int(occ[feasible].sum())
+    if optimum is not None and np.isfinite(optimum):
+        hit = feasible & (out.energies <= optimum + 1e-9 * max(1.0, abs(optimum)))
+        info["optimum_shots"] = int(occ[hit].sum())
+        info["optimum_sampled"] = bool(hit[0])
+    return out
+
+
+# ------------------------------------------------------------------ solver
 @dataclass(frozen=True)
 class QAOASolver(Solver):
-    """Depth-p QAOA simulated on a statevector, angles optimised by COBYLA, then sampled."""
+    """Depth-p QAOA simulated on a statevector, angles by grid scan + INTERP + COBYLA on the expected energy
+    (or CVaR_alpha with ``cvar=ALPHA``), then ``num_reads`` shots, returned best first."""
 
     name: ClassVar[str] = "qaoa"
-    description: ClassVar[str] = ("QAOA simulated with qiskit-aer (statevector, <= 20 qubits), angles by grid scan + "
-                                  "INTERP + COBYLA; XY mixer keeps a single cardinality ==K constraint exactly")
+    description: ClassVar[str] = ("QAOA on a statevector (numpy, or qiskit-aer / qiskit Statevector; <= 20 qubits), "
+                                  "angles by grid scan + INTERP + COBYLA on the expectation or CVaR; XY mixer from "
+                                  "a Dicke state keeps a single cardinality ==K constraint exactly")
     max_vars: ClassVar[int | None] = MAX_QUBITS
     handles_constraints: ClassVar[bool] = True  # XY mixer for one cardinality ==K; anything else is lowered here
 
-    p: int = 2
+    p: int = 3
     mixer: str = "auto"
-    connectivity: str = "ring"
+    connectivity: str = "ring"  # XY mixer pairs: ring | complete
     maxiter: int = 200
     restarts: int = 1
-    simulator: str = "aer"  # aer | statevector
+    starts: int = 3  # angle sets kept from the depth-1 grid and carried up through INTERP
+    grid: int = 12  # depth-1 grid of grid x grid (gamma, beta) points
+    cvar: float = 1.0  # alpha of the CVaR objective; 1 = the expected energy
+    optimizer: str = "bfgs"  # bfgs | cobyla | nelder-mead
+    simulator: str = "numpy"  # numpy | aer | statevector
 
     def __post_init__(self) -> None:
-        for name in ("p", "maxiter", "restarts"):
+        for name in ("p", "maxiter", "restarts", "starts", "grid"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        _check_cvar(self.cvar)
+        if self.simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, got {self.simulator!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.connectivity not in ("ring", "complete"):
+            raise ValueError(f"connectivity must be ring or complete, got {self.connectivity!r}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         run = optimise(problem, p=self.p, mixer=self.mixer, maxiter=self.maxiter, seed=seed,
-                       simulator=self.simulator, restarts=self.restarts, connectivity=self.connectivity)
-        counts = _run_shots(run.bound(), int(num_reads), seed, self.simulator)
-        X, occ = counts_to_samples(counts, run.plan)
-        return Samples(X, problem.energies(X) if X.shape[0] else np.zeros(0), occ,
-                       {**run.info(), "num_reads": int(num_reads), "simulator": self.simulator})
-
+                       simulator=self.simulator, restarts=self.restarts, connectivity=self.connectivity,
+                       grid=self.grid, starts=self.starts, cvar=self.cvar, optimizer=self.optimizer)
+        if self.simulator == "numpy":
+            X, occ = sample_probabilities(run.probabilities, run.plan, int(num_reads), seed)
+        else:
+            X, occ = counts_to_samples(_run_shots(run.bound(), int(num_reads), seed, self.simulator), run.plan)
+        samples = Samples(X, problem.energies(X) if X.shape[0] else np.zeros(0), occ,
+                          {**run.info(), "num_reads": int(num_reads), "simulator": self.simulator})
+        return best_of_samples(problem, samples, run.optimum_energy)
