@@ -109,7 +109,8 @@ def construct(kind: str, item: PipelineItem, cls: type) -> object:
     import typing
 
     hints = typing.get_type_hints(cls)
-    types = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls) if f.init}
+    types = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls)
+             if f.init and not f.metadata.get("child")}  # a composite's wrapped solver is no option
     kwargs = {}
     for key, raw in item.options.items():
         field_name = key.replace("-", "_")

@@ -252,33 +252,74 @@ def unique_stems(names: Sequence[str]) -> list[str]:
 def from_spec(text: str, kind: str, getter: Callable[[str], type]) -> Any:
     """``NAME`` or ``NAME{key=value,...}`` -> an instance of the registered class, options type-checked.
 
-    ``kind`` is "target" or "solver" (for messages); ``getter`` the registry lookup."""
-    from qsel.passes.pipeline import construct, parse
+    Solvers may nest: ``NAME{...}(CHILD)`` builds the composite NAME around the solver CHILD (see
+    :mod:`qsel.targets.composites`). ``kind`` is "target" or "solver" (for messages); ``getter`` the registry
+    lookup."""
+    from qsel.passes.pipeline import PipelineError, construct, parse
 
-    items = parse(text)
+    head, child_text, column = split_composite(text)
+    items = parse(head)
     if len(items) != 1:
         raise ir.QselError(f"expected one {kind} name (optionally with {{options}}), got {text!r}")
-    return construct(kind, items[0], getter(items[0].name))
+    obj = construct(kind, items[0], getter(items[0].name))
+    composite = any(f.metadata.get("child") for f in dataclasses.fields(obj))
+    if child_text is None:
+        return obj
+    if not composite:
+        raise PipelineError(text, column, f"{kind} '{items[0].name}' wraps no other {kind}; only composites "
+                                          f"(decompose, polish, lower ...) take one in (...)")
+    return dataclasses.replace(obj, child=from_spec(child_text, kind, getter))
+
+
+def split_composite(text: str) -> tuple[str, str | None, int]:
+    """(head ``NAME{...}``, the child spec inside ``(...)`` or None, 1-based column of the ``(``)."""
+    from qsel.passes.pipeline import PipelineError
+
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "(" and depth == 0:
+            close = text.rstrip()
+            if not close.endswith(")"):
+                raise PipelineError(text, len(close) + 1, "expected ')' closing the wrapped solver")
+            inner = close[i + 1:-1]
+            if inner.count("(") != inner.count(")"):
+                raise PipelineError(text, i + 1, "unbalanced parentheses")
+            if not inner.strip():
+                raise PipelineError(text, i + 2, "expected a solver inside (...)")
+            return text[:i], inner, i + 1
+        elif ch == ")" and depth == 0:
+            raise PipelineError(text, i + 1, "')' without a matching '('")
+    return text, None, 0
 
 
 def spec_of(obj: Any) -> str:
-    """The spec string of a configured target or solver: non-default options only."""
+    """The spec string of a configured target or solver: non-default options only, a wrapped solver in (...)."""
     from qsel.passes.base import format_value
 
     opts = []
+    child = None
     for f in dataclasses.fields(obj):
         if not f.init:
             continue
         value = getattr(obj, f.name)
+        if f.metadata.get("child"):
+            child = value
+            continue
         default = f.default if f.default is not dataclasses.MISSING else None
         if value != default:
             opts.append(f"{f.name.replace('_', '-')}={format_value(value)}")
-    return f"{obj.name}{{{','.join(opts)}}}" if opts else obj.name
+    head = f"{obj.name}{{{','.join(opts)}}}" if opts else obj.name
+    return f"{head}({spec_of(child)})" if child is not None else head
 
 
 def option_fields(cls: type) -> list[tuple[str, Any]]:
     """(kebab-case name, default) of a target's or solver's options, for listings."""
-    return [(f.name.replace("_", "-"), f.default) for f in dataclasses.fields(cls) if f.init]
+    return [(f.name.replace("_", "-"), f.default) for f in dataclasses.fields(cls)
+            if f.init and not f.metadata.get("child")]
 
 
 # ------------------------------------------------------------------ energies

@@ -26,6 +26,9 @@ SOLVERS: dict[str, str] = {
     "local-pegasus": "qsel.targets.dwave:LocalPegasusSolver",
     "qaoa": "qsel.targets.qaoa:QAOASolver",
     "openqaoa": "qsel.targets.openqaoa:OpenQAOASolver",
+    "lower": "qsel.targets.composites:LowerComposite",
+    "polish": "qsel.targets.composites:PolishComposite",
+    "decompose": "qsel.targets.decompose:DecomposeComposite",
 }
 
 
