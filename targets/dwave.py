@@ -148,13 +148,14 @@ def embed_physical(h: np.ndarray, rows: np.ndarray, cols: np.ndarray, J: np.ndar
     lk = rows[nz] * n + cols[nz]
     lk, inv = np.unique(lk, return_inverse=True)
     jl = np.bincount(inv, weights=J[nz], minlength=lk.size)
-    pos = np.searchsorted(structure.pair_keys, lk).clip(max=max(structure.pair_keys.size - 1, 0))
-    have = structure.pair_keys.size > 0 and np.all(structure.pair_keys[pos] == lk) if lk.size else True
-    if not have:
-        missing = lk[structure.pair_keys[pos] != lk] if structure.pair_keys.size else lk
-        raise EmbeddingError(f"{missing.size} logical couplings have no coupler between their chains "
-                             f"(e.g. variables {int(missing[0] // n)} and {int(missing[0] % n)})")
-    per_coupler = jl / structure.pair_counts[pos] if lk.size else jl
+    pos = np.searchsorted(structure.pair_keys, lk)
+    found = pos < structure.pair_keys.size
+    found[found] = structure.pair_keys[pos[found]] == lk[found]
+    if not found.all():
+        miss = int(lk[~found][0])
+        raise EmbeddingError(f"{int((~found).sum())} logical couplings have no coupler between their chains "
+                             f"(e.g. variables {miss // n} and {miss % n})")
+    per_coupler = jl / structure.pair_counts[pos]
     ep = np.searchsorted(lk, structure.inter_keys).clip(max=max(lk.size - 1, 0))
     present = (lk[ep] == structure.inter_keys) if lk.size else np.zeros(structure.inter_keys.size, bool)
     ce, ie = structure.chain_edges, structure.inter_edges[present]
@@ -268,6 +269,7 @@ def _mock_sampler(topology: str, missing_qubits: int, graph_seed: int):
         topology_type=top.family, topology_shape=list(top.shape),
         substitute_sampler=SimulatedAnnealingSampler(), substitute_kwargs={},
         exact_solver_cutoff=0, parameter_warnings=False)
+    mock.adjacency  # dimod's structure check builds this dict of sets lazily: once here, shared by the copies
     return mock, g, top
 
 
@@ -309,9 +311,9 @@ def _sample_arrays(block: EmbeddedBlock, child, num_reads: int, parameters: dict
     qubits = block.structure.qubits
     got = np.asarray(list(ss.variables), dtype=np.int64)
     raw = np.asarray(ss.record.sample)
-    if got.shape != qubits.shape or np.any(got != qubits):
-        at = np.searchsorted(got[np.argsort(got)], qubits)
-        raw = raw[:, np.argsort(got)[at]]
+    if got.shape != qubits.shape or np.any(got != qubits):  # columns in the sampler's order: to ``qubits``'
+        by = np.argsort(got)
+        raw = raw[:, by[np.searchsorted(got[by], qubits)]]
     spins, breaks = block.structure.majority_vote(raw)
     return (spins, np.asarray(ss.record.num_occurrences, dtype=np.int64), breaks,
             np.asarray(ss.record.energy, dtype=np.float64), ss.info)
@@ -491,7 +493,7 @@ class LocalPegasusSolver(Solver):
             raise ValueError(f"via must be arrays or dimod, got {self.via!r}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
-        _, graph, top = local_sampler(self.topology, missing_qubits=self.missing_qubits)
+        _, graph, top = _mock_sampler(Topology.parse(self.topology).name, self.missing_qubits, 0)
         block = prepare(problem, graph, top.name, method=self.method, seed=self.embedding_seed,
                         prefactor=self.chain_prefactor, chain_strength=self.chain_strength)
         beta = sa_beta_range(block.physical) if self.via == "arrays" else None  # dimod: SA computes it

@@ -162,7 +162,9 @@ def test_local_pegasus_finds_the_optimum_and_reports_chains(seed):
     assert info["topology"] == "pegasus:16" and info["method"] == "clique"
     assert info["max_chain_length"] >= 2 and info["qubits"] >= 24  # K12 on Pegasus needs chains
     assert 0.0 <= info["chain_break_fraction"] <= 1.0
-    assert info["energy_check_max_abs_diff"] < 1e-9  # dimod's unembedded energies agree with the IR
+    assert info["energy_check_max_abs_diff"] < 1e-9  # the unembedded Ising energies agree with the IR
+    # the sampler's physical energies equal the IR's on the reads whose chains are all intact (there are some)
+    assert info["samples_with_broken_chains"] < 40 and info["intact_energy_check_max_abs_diff"] < 1e-9
     assert "MockDWaveSampler" in info["sampler"]
 
 
@@ -325,3 +327,16 @@ def test_sa_beta_range_is_dwave_samplers_default():
         eb = prepare(ir.Problem.from_qubo_matrix(Q), top.graph(), top.name)
         np.testing.assert_allclose(sa_beta_range(eb.physical), default_beta_range(eb.physical.to_bqm()),
                                    rtol=1e-12)
+
+
+def test_a_coupling_between_chains_without_a_coupler_is_refused():
+    from qsel.targets.dwave import embed_physical
+    from qsel.targets.embedding import ChainStructure, EmbeddingError
+
+    path = np.stack([np.arange(5), np.arange(1, 6)], axis=1)  # qubits 0-1-2-3-4-5 in a line
+    st = ChainStructure.build([(0, 1), (2, 3), (4, 5)], path)
+    h = np.zeros(3)
+    ok = embed_physical(h, np.array([0, 1]), np.array([1, 2]), np.array([0.5, -0.25]), 0.0, st, 2.0)
+    assert sorted(map(tuple, ok.couplers().tolist())) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    with pytest.raises(EmbeddingError, match="no coupler between their chains"):
+        embed_physical(h, np.array([0]), np.array([2]), np.array([1.0]), 0.0, st, 2.0)
