@@ -165,8 +165,102 @@ def test_qaoa_solver_x_mixer_unconstrained():
 def test_qaoa_solver_lowers_an_inequality_with_slack_qubits_and_maps_back():
     p = with_cardinality(random_block(5, 9), 2, "<=")
     best = optimum(p)
-    s = Q.QAOASolver(p=2, simulator="statevector").sample(p, num_reads=300, seed=2)
+    s = Q.QAOASolver(p=2, starts=1, simulator="statevector").sample(p, num_reads=300, seed=2)
     assert s.info["mixer"] == "x" and s.info["qubits"] > 5  # slack bits
     assert s.X.shape[1] == 5
     x = s.best(p)
     assert p.feasible(x[None, :])[0] and p.energy(x) == pytest.approx(best, abs=1e-9)
+
+
+# ------------------------------------------------------------------ simulation, CVaR, defaults
+def neuron_block(n: int, k: int, seed: int) -> ir.Problem:
+    """E(s) = 1/m ||(A o s) W^T - T||^2 with sum s == k: Q = (A^T A/m) o (W^T W), h_i = Q_ii - 2 r_i."""
+    rng = np.random.default_rng(seed)
+    m = 48
+    A = np.maximum(rng.normal(size=(m, n)), 0.0)
+    W = rng.normal(size=(6, n))
+    T = rng.normal(size=(m, 6))
+    Q = (A.T @ A / m) * (W.T @ W)
+    M = Q.copy()
+    np.fill_diagonal(M, np.diag(Q) - 2.0 * np.einsum("si,ki,sk->i", A, W, T) / m)
+    return with_cardinality(ir.Problem.from_qubo_matrix(M, offset=float(np.sum(T * T) / m)), k)
+
+
+@pytest.mark.parametrize("mixer,connectivity", [("xy", "ring"), ("xy", "complete"), ("x", "ring")])
+def test_numpy_simulator_gives_the_circuits_state(mixer, connectivity):
+    p = with_cardinality(random_block(5, 11), 2)
+    pl = Q.plan(p, mixer)
+    circuit, _, _ = Q.qaoa_circuit(pl, 2, connectivity=connectivity)
+    values = np.array([0.7, -0.4, 0.3, 1.1])  # gamma_0, gamma_1, beta_0, beta_1
+    want = statevector(circuit, {"gamma_0": 0.7, "gamma_1": -0.4, "beta_0": 0.3, "beta_1": 1.1})
+    got = Q.NumpySimulator(pl, connectivity).state(values)
+    assert abs(np.vdot(want, got)) == pytest.approx(1.0, abs=1e-9)  # equal up to a global phase
+
+
+def test_cvar_is_the_mean_of_the_lowest_alpha_mass():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=50)
+    probs = rng.random(50)
+    probs /= probs.sum()
+    assert Q.cvar_value(probs, e, 1.0) == pytest.approx(probs @ e)
+    # brute force: spread the mass over 10^5 equal quanta and average the lowest alpha share
+    quanta = np.repeat(np.sort(e), np.round(probs[np.argsort(e)] * 1e5).astype(int))
+    for alpha in (0.05, 0.3, 0.77):
+        want = quanta[:int(alpha * len(quanta))].mean()
+        assert Q.cvar_value(probs, e, alpha) == pytest.approx(want, abs=1e-3)
+    assert Q.cvar_value(probs, e, 1e-9) == pytest.approx(e.min())
+
+
+@pytest.mark.parametrize("spec,fragment", [("qaoa{cvar=0}", "cvar must be in (0, 1]"),
+                                           ("qaoa{cvar=1.5}", "cvar must be in (0, 1]"),
+                                           ("qaoa{optimizer=adam}", "optimizer must be one of"),
+                                           ("qaoa{simulator=gpu}", "simulator must be one of"),
+                                           ("qaoa{starts=0}", "starts must be at least 1")])
+def test_bad_qaoa_options_are_refused(spec, fragment):
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_solver
+
+    with pytest.raises(ir.QselError) as info:
+        from_spec(spec, "solver", get_solver)
+    assert fragment in str(info.value)
+
+
+def test_cvar_objective_is_used_and_reported():
+    p = with_cardinality(random_block(6, 12), 3)
+    s = Q.QAOASolver(cvar=0.2).sample(p, num_reads=200, seed=0)
+    assert s.info["objective"] == "cvar" and s.info["cvar"] == 0.2
+    # CVaR_0.2 of a state is at most its expectation, and not below the optimum
+    assert optimum(p) - 1e-9 <= s.info["objective_value"] <= s.info["expected_energy"] + 1e-12
+    assert s.info["optimum_sampled"] and s.energies[0] == pytest.approx(optimum(p), abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_default_qaoa_finds_the_exact_optimum_of_small_cardinality_blocks(seed):
+    from qsel.targets.classical import ExactSolver
+
+    rng = np.random.default_rng(100 + seed)
+    n, k = 8, int(rng.integers(2, 5))
+    p = neuron_block(n, k, seed) if seed % 2 else with_cardinality(random_block(n, 100 + seed), k)
+    ref = ExactSolver().sample(p, num_reads=1).energies[0]
+    s = Q.QAOASolver().sample(p, num_reads=100, seed=seed)
+    assert p.feasible(s.X).all()  # XY mixer from the Dicke state
+    assert s.energies[0] == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    assert s.info["optimum_energy"] == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    # a real improvement over sampling the Dicke state uniformly (1 / C(8, k) per state)
+    assert s.info["optimum_probability"] > 1.5 * len(list(combinations(range(n), k))) ** -1.0
+
+
+def test_samples_come_best_first_with_a_best_of_samples_report():
+    p = with_cardinality(random_block(6, 13), 2)
+    s = Q.QAOASolver(p=1).sample(p, num_reads=300, seed=5)
+    assert np.all(np.diff(s.energies) >= 0)  # all feasible (XY), so sorted by energy
+    assert s.info["best_energy"] == s.energies[0] and s.info["best_feasible"]
+    assert s.info["shots"] == 300 == s.num_occurrences.sum() == s.info["feasible_shots"]
+    hit = np.isclose(s.energies, s.info["optimum_energy"], rtol=0, atol=1e-9)
+    assert s.info["optimum_shots"] == s.num_occurrences[hit].sum()
+    assert s.info["optimum_sampled"] == bool(hit[0])
+    # an infeasible sample never comes before a feasible one (X mixer, penalty lowered inside)
+    s = Q.QAOASolver(p=1, mixer="x").sample(p, num_reads=300, seed=5)
+    feasible = p.feasible(s.X)
+    assert not feasible.all() and np.all(np.diff(feasible.astype(int)) <= 0)
+    assert np.all(np.diff(s.energies[feasible]) >= 0)
