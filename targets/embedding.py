@@ -418,7 +418,7 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
             if not m:
                 found: dict = {}
             else:
-                found = minorminer.find_embedding(edges.tolist(), graph_edges(g).tolist(),
+                found = minorminer.find_embedding(edges.tolist(), list(g.edges),
                                                   random_seed=int(seed) & 0x7FFFFFFF, timeout=float(timeout),
                                                   tries=10)
                 if not found:
