@@ -152,58 +152,119 @@ class OpenQAOATarget(Target):
 
 @dataclass(frozen=True)
 class OpenQAOASolver(Solver):
-    """QAOA by OpenQAOA 0.2.6 in .venv-openqaoa, driven through files and a subprocess."""
+    """QAOA by OpenQAOA 0.2.6 in .venv-openqaoa, driven through files and a subprocess.
+
+    A block whose only constraint is sum_i x_i == K over all its variables runs with OpenQAOA's XY mixer
+    over the ``connectivity`` pairs (the same ring or complete pairs as the ``qaoa`` solver) from the Dicke
+    state |D^n_K> (``prepend_state``, no Hadamards): every sample is feasible and no penalty is needed. Any
+    other constraint is lowered to a penalty here (``lower-constraints{penalty=auto}``; slack qubits for
+    inequalities) and runs with the X mixer from |+>^n. On statevector devices the angles follow the
+    schedule of the ``qaoa`` solver (depth-1 grid, INTERP to depth p, local ``optimizer``; objective CVaR_alpha
+    with alpha = ``cvar``, 1 = expectation), evaluated by OpenQAOA's own simulator."""
 
     name: ClassVar[str] = "openqaoa"
-    description: ClassVar[str] = ("OpenQAOA 0.2.6 QAOA in its own Python 3.10 environment (.venv-openqaoa, "
-                                  "or $QSEL_OPENQAOA_PYTHON), via subprocess and JSON files")
+    description: ClassVar[str] = ("OpenQAOA 0.2.6 QAOA in its own Python 3.10 environment (.venv-openqaoa, or "
+                                  "$QSEL_OPENQAOA_PYTHON), via subprocess and JSON files; XY mixer from a Dicke "
+                                  "state for one cardinality ==K, angles by grid + INTERP + COBYLA, optional CVaR")
     max_vars: ClassVar[int | None] = 20
-    handles_constraints: ClassVar[bool] = False
+    handles_constraints: ClassVar[bool] = True  # XY mixer for one cardinality ==K; anything else is lowered here
 
-    p: int = 2
+    p: int = 3
+    mixer: str = "auto"  # auto | x | xy (as the qaoa solver: auto = xy for one all-variable cardinality ==K)
+    connectivity: str = "ring"  # XY mixer pairs: ring | complete
     device: str = "vectorized"  # OpenQAOA local devices: vectorized, qiskit.statevector_simulator, qiskit.qasm_simulator
-    optimizer: str = "cobyla"
+    optimizer: str = "cobyla"  # cobyla | bfgs | nelder-mead (statevector devices); OpenQAOA's name on shot devices
     maxiter: int = 100
+    grid: int = 8  # depth-1 grid of grid x grid (gamma, beta) points
+    starts: int = 1  # angle sets kept from the grid and carried up through INTERP
+    restarts: int = 1
+    cvar: float = 1.0  # alpha of the CVaR objective; 1 = the expected energy
     # shots per cost evaluation on shot-based devices (qiskit.qasm_simulator); their samples are the last
     # evaluation's shots. 0: statevector devices, whose final state is sampled num_reads times (seeded)
     n_shots: int = 0
     timeout: float = 600.0
 
     def __post_init__(self) -> None:
-        for name in ("p", "maxiter"):
+        for name in ("p", "maxiter", "grid", "starts", "restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_shots < 0 or not self.timeout > 0:
             raise ValueError(f"n-shots must be >= 0 and timeout > 0, got {self.n_shots} and {self.timeout}")
+        if not 0.0 < self.cvar <= 1.0:
+            raise ValueError(f"cvar must be in (0, 1] (1: the expectation), got {self.cvar}")
+        if self.mixer not in ("auto", "x", "xy"):
+            raise ValueError(f"mixer must be auto, x or xy, got {self.mixer!r}")
+        if self.connectivity not in ("ring", "complete"):
+            raise ValueError(f"connectivity must be ring or complete, got {self.connectivity!r}")
+        if self.n_shots == 0 and self.optimizer not in ("bfgs", "cobyla", "nelder-mead"):
+            raise ValueError(f"optimizer must be bfgs, cobyla or nelder-mead on statevector devices, "
+                             f"got {self.optimizer!r}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
+        from .qaoa import best_of_samples, plan, xy_pairs
+
         if problem.num_vars > (self.max_vars or problem.num_vars):
             raise ir.QselError(f"the openqaoa solver takes blocks of at most {self.max_vars} variables, got "
                                f"{problem.num_vars}; partition first, e.g. `-p 'partition{{max-vars={self.max_vars}}}'`")
-        qubo = qubo_dict(problem)
-        if not qubo["terms"]:  # a constant: every assignment is optimal
-            X = np.zeros((1, problem.num_vars))
-            return Samples(X, problem.energies(X), np.array([int(num_reads)]), {"trivial": True})
-        out = run_runner({"task": "solve", "qubo": qubo,
-                          "options": {"p": self.p, "device": self.device, "optimizer": self.optimizer,
-                                      "maxiter": self.maxiter, "n_shots": self.n_shots,
-                                      "num_reads": int(num_reads), "seed": seed, "init_type": "ramp",
-                                      "mixer": "x"}}, timeout=self.timeout)
+        pl = plan(problem, self.mixer, max_qubits=self.max_vars)
+        qubo = qubo_dict(pl.cost)
+        n = pl.num_qubits
+        if not qubo["terms"]:  # a constant: every assignment of the cost problem is optimal
+            X = np.zeros((1, n)) if pl.mixer == "x" else (np.arange(n) >= n - (pl.k or 0)).astype(float)[None, :]
+            X = X[:, pl.columns]
+            return Samples(X, problem.energies(X), np.array([int(num_reads)]), {"trivial": True, "mixer": pl.mixer})
+        options = {"p": self.p, "device": self.device, "optimizer": self.optimizer, "maxiter": self.maxiter,
+                   "grid": self.grid, "starts": self.starts, "restarts": self.restarts, "cvar": self.cvar,
+                   "n_shots": self.n_shots, "num_reads": int(num_reads), "seed": seed, "mixer": pl.mixer}
+        if pl.mixer == "xy":
+            options.update(hamming_weight=int(pl.k or 0), pairs=[list(pq) for pq in xy_pairs(n, self.connectivity)])
+        out = run_runner({"task": "solve", "qubo": qubo, "options": options}, timeout=self.timeout)
         rows = out["samples"]
-        n = problem.num_vars
-        X = np.array([[int(ch) for ch in row["bitstring"][:n]] for row in rows], dtype=np.float64).reshape(-1, n)
+        bits = np.array([[int(ch) for ch in row["bitstring"][:n]] for row in rows], dtype=np.float64).reshape(-1, n)
         occ = np.array([int(row["count"]) for row in rows], dtype=np.int64)
-        energies = problem.energies(X) if X.shape[0] else np.zeros(0)
         theirs = np.array([float(row["energy"]) for row in rows])
+        check = float(np.max(np.abs(theirs - pl.cost.energies(bits)))) if len(rows) else 0.0
+        X, occ = _merge(bits[:, pl.columns], occ)
+        energies = problem.energies(X) if X.shape[0] else np.zeros(0)
+        opt = self._optimum(problem, pl, out.get("probabilities"))
         info = {"openqaoa": out.get("openqaoa"), "python": out.get("python"), "p": self.p, "device": self.device,
-                "optimizer": self.optimizer, "optimized": out.get("optimized"),
-                "most_probable_states": out.get("most_probable_states"), "seconds": out.get("seconds"),
-                "energy_check_max_abs_diff": float(np.max(np.abs(theirs - energies))) if len(rows) else 0.0,
-                "spin_mapping": SPIN, "interpreter": str(openqaoa_python())}
-        probs = out.get("probabilities")
-        if probs:
-            ground = energies.min() if len(energies) else None
-            info["probability_of_best_sample"] = float(sum(
-                probs.get(row["bitstring"], 0.0) for row, e in zip(rows, energies) if e <= ground + 1e-9))
-        return Samples(X, energies, occ, info)
+                "mixer": pl.mixer, "hamming_weight": pl.k, "qubits": n,
+                "xy_pairs": options.get("pairs"), "optimizer": self.optimizer,
+                "objective": "expectation" if self.cvar >= 1 else "cvar", "cvar": self.cvar,
+                "optimized": out.get("optimized"), "seconds": out.get("seconds"),
+                "energy_check_max_abs_diff": check, "spin_mapping": SPIN, "interpreter": str(openqaoa_python()),
+                "num_reads": int(num_reads), **opt}
+        return best_of_samples(problem, Samples(X, energies, occ, info), opt.get("optimum_energy"))
 
+    @staticmethod
+    def _optimum(problem: ir.Problem, pl, probs: dict[str, float] | None) -> dict[str, Any]:
+        """optimum_energy (lowest feasible energy over the 2^n basis states), and from the final state's
+        probabilities (statevector devices): optimum_probability, feasible_probability."""
+        from .qaoa import basis_bits
+
+        n = pl.num_qubits
+        Xall = basis_bits(n)[:, pl.columns]
+        e_all = problem.energies(Xall)
+        f_all = problem.feasible(Xall) if problem.constraints else np.ones(len(e_all), dtype=bool)
+        if not f_all.any():
+            return {}
+        opt = float(e_all[f_all].min())
+        out: dict[str, Any] = {"optimum_energy": opt}
+        if probs:
+            keys = list(probs)
+            k = np.array([int(key[::-1], 2) for key in keys], dtype=np.int64)  # character i = qubit i = bit i
+            pr = np.zeros(1 << n)
+            pr[k] = [probs[key] for key in keys]
+            hit = f_all & (e_all <= opt + 1e-9 * max(1.0, abs(opt)))
+            out["optimum_probability"] = float(pr[hit].sum())
+            out["feasible_probability"] = float(pr[f_all].sum())
+            out["probability_of_best_sample"] = out["optimum_probability"]  # kept for older readers
+        return out
+
+
+def _merge(X: np.ndarray, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of X made unique, occurrences added (slack settings of one assignment merge)."""
+    if not X.shape[0]:
+        return X, occ
+    uniq, inverse = np.unique(X, axis=0, return_inverse=True)
+    return uniq, np.bincount(inverse.ravel(), weights=occ, minlength=uniq.shape[0]).astype(np.int64)

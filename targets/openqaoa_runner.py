@@ -7,10 +7,16 @@ Input::
 
     {"task": "solve" | "evaluate",
      "qubo": {...OpenQAOA's QUBO.asdict() layout: terms, weights, constant, n, problem_instance, metadata...},
-     "options": {"p": 1, "device": "vectorized", "optimizer": "cobyla", "maxiter": 100,
-                 "init_type": "ramp", "mixer": "x", "num_reads": 100, "n_shots": 0, "seed": 0},
+     "options": {"p": 3, "device": "vectorized", "optimizer": "bfgs", "maxiter": 100, "grid": 8, "starts": 1,
+                 "restarts": 1, "cvar": 1.0, "mixer": "x" | "xy", "hamming_weight": K, "pairs": [[0, 1], ...],
+                 "num_reads": 100, "n_shots": 0, "seed": 0},
      "bitstrings": ["0101", ...]}          # task "evaluate": energies of these, from OpenQAOA's own Hamiltonian
     (task "evaluate" also takes "items": [{"qubo": ..., "bitstrings": [...]}, ...] and answers "items")
+
+``mixer`` "xy": OpenQAOA's XY mixer over ``pairs`` (its ``mixer_qubit_connectivity``), started from the
+Dicke state |D^n_K> given as ``prepend_state`` with ``init_hadamard=False``: every state it reaches has
+Hamming weight K. The circuit runs on the cost divided by s = sqrt(sum weights^2); energies, CVaR and
+samples use the QUBO as given.
 
 Output::
 
@@ -18,7 +24,8 @@ Output::
      "energies": [...],                                             # evaluate
      "samples": [{"bitstring": "0101", "count": 37, "energy": -1.5}, ...],   # solve
      "probabilities": {"0101": 0.4, ...},                           # solve, statevector devices
-     "most_probable_states": {...}, "optimized": {"angles": [...], "cost": ...}, "seconds": 1.2}
+     "optimized": {"angles": [betas..., gammas...], "betas": [...], "gammas": [...], "cost": ...,
+                   "cost_scale": s, "evaluations": ...}, "seconds": 1.2}
 
 Bitstrings are OpenQAOA's: character k is qubit k (spin z_k = (-1)^bit). On failure
 it writes {"ok": false, "error": "..."} and exits with status 1.
@@ -54,40 +61,175 @@ def _counts_from_outcomes(outcomes, num_reads, seed):
     return counts, {k: float(v) for k, v in zip(keys, p) if v > 1e-12}
 
 
-def solve(qubo, options):
+def _dicke(n, k):
+    """|D^n_k> as a statevector: amplitude C(n, k)^(-1/2) on every basis state of Hamming weight k."""
+    import numpy as np
+
+    index = np.arange(1 << n)
+    weight = np.zeros(1 << n, dtype=np.int64)
+    for i in range(n):
+        weight += (index >> i) & 1
+    psi = (weight == k).astype(complex)
+    return psi / np.linalg.norm(psi)
+
+
+def _diagonal(qubo, n):
+    """C(z) of every basis index x (bit k of x = qubit k, as qaoa_probabilities keys it; z_k = 1 - 2 bit_k):
+    constant + sum_t weights[t] prod_{k in terms[t]} z_k, vectorised over the 2^n states."""
+    import numpy as np
+
+    index = np.arange(1 << n)
+    z = 1.0 - 2.0 * ((index[:, None] >> np.arange(n)) & 1)
+    out = np.full(1 << n, float(qubo.constant))
+    for term, w in zip(qubo.terms, qubo.weights):
+        out += float(w) * np.prod(z[:, list(term)], axis=1)
+    return out
+
+
+def _cvar(probs, energies, order, alpha):
+    """CVaR_alpha: mean energy of the lowest alpha share of the probability mass (alpha = 1: expectation)."""
+    import numpy as np
+
+    if alpha >= 1.0:
+        return float(probs @ energies)
+    ps = probs[order]
+    w = np.clip(alpha - (np.cumsum(ps) - ps), 0.0, ps)
+    return float(w @ energies[order] / alpha)
+
+
+def _interp(values, p):
+    """INTERP (Zhou et al. 2020): depth-(p+1) angles [gammas, betas] from depth-p ones."""
+    import numpy as np
+
+    out = []
+    for ang in (values[:p], values[p:]):
+        padded = np.concatenate([[0.0], ang, [0.0]])
+        i = np.arange(1, p + 2)
+        out.append((i - 1) / p * padded[i - 1] + (p - i + 1) / p * padded[i])
+    return np.concatenate(out)
+
+
+def _workflow(circuit_qubo, options, depth, raw=None):
+    """A compiled OpenQAOA QAOA workflow of depth ``depth`` (standard parameters, custom angles)."""
+    import numpy as np
     from openqaoa import QAOA
     from openqaoa.backends import create_device
-    from openqaoa.utilities import bitstring_energy
 
-    t0 = time.perf_counter()
     q = QAOA()
     q.set_device(create_device(location="local", name=options.get("device", "vectorized")))
-    q.set_circuit_properties(p=int(options.get("p", 1)), param_type="standard",
-                             init_type=options.get("init_type", "ramp"),
-                             mixer_hamiltonian=options.get("mixer", "x"))
-    n_shots = int(options.get("n_shots", 0) or 0)
+    mixer = options.get("mixer", "x")
+    raw = np.zeros(2 * depth) if raw is None else np.asarray(raw, dtype=float)
+    props = {"p": depth, "param_type": "standard", "init_type": "custom", "mixer_hamiltonian": mixer,
+             "variational_params_dict": {"betas": raw[:depth].tolist(), "gammas": raw[depth:].tolist()}}
+    if mixer == "xy":
+        props["mixer_qubit_connectivity"] = [list(pair) for pair in options["pairs"]]
+    q.set_circuit_properties(**props)
     backend_props = {}
+    if mixer == "xy":  # start in the Dicke state of the block's budget instead of |+>^n
+        backend_props.update(prepend_state=_dicke(int(circuit_qubo.n), int(options["hamming_weight"])),
+                             init_hadamard=False)
+    n_shots = int(options.get("n_shots", 0) or 0)
     if n_shots:
         backend_props["n_shots"] = n_shots
+        backend_props["cvar_alpha"] = float(options.get("cvar", 1.0))
         if options.get("seed") is not None:
             backend_props["seed_simulator"] = int(options["seed"])
     if backend_props:
         q.set_backend_properties(**backend_props)
-    q.set_classical_optimizer(method=options.get("optimizer", "cobyla"), maxiter=int(options.get("maxiter", 100)))
-    q.compile(qubo)
-    q.optimize()
-    result = q.result
-    outcomes = result.optimized["measurement_outcomes"]
+    # OpenQAOA's own optimiser runs only on shot-based devices (statevector devices follow _schedule)
+    q.set_classical_optimizer(method=options.get("optimizer", "cobyla") if n_shots else "cobyla",
+                              maxiter=int(options.get("maxiter", 100)))
+    q.compile(circuit_qubo)
+    return q
+
+
+def _schedule(circuit_qubo, energies, options):
+    """Angles for a statevector device: a grid x grid scan of (gamma, beta) at depth 1, the ``starts`` best
+    points refined by scipy (``optimizer``), each carried up to depth p by INTERP and refined again; the
+    objective is CVaR_alpha of the IR energies under OpenQAOA's wavefunction. Returns (workflow, raw angles
+    [betas, gammas], objective value, evaluations)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    p = int(options.get("p", 1))
+    alpha = float(options.get("cvar", 1.0))
+    grid = int(options.get("grid", 8))
+    starts = int(options.get("starts", 1))
+    method = {"bfgs": "BFGS", "cobyla": "COBYLA", "nelder-mead": "Nelder-Mead"}[options.get("optimizer", "bfgs")]
+    opts = {"maxiter": int(options.get("maxiter", 100))}
+    if method == "COBYLA":
+        opts["rhobeg"] = 0.2
+    order = np.argsort(energies, kind="stable")
+    count = [0]
+    rng = np.random.default_rng(options.get("seed"))
+    half = np.pi / 2 if options.get("mixer", "x") == "x" else np.pi
+    candidates = []
+    for depth in range(1, p + 1):
+        q = _workflow(circuit_qubo, options, depth)
+        backend, params = q.backend, q.variate_params
+
+        def objective(v, backend=backend, params=params, depth=depth):  # v = [gammas, betas]
+            params.update_from_raw(np.concatenate([v[depth:], v[:depth]]))
+            probs = np.abs(np.asarray(backend.wavefunction(params))) ** 2
+            count[0] += 1
+            return _cvar(probs, energies, order, alpha)
+
+        if depth == 1:
+            gs = np.linspace(2.0 / grid, 2.0, grid)
+            bs = np.linspace(-half, half, grid, endpoint=False) + half / grid
+            points = np.stack(np.meshgrid(gs, bs, indexing="ij"), axis=-1).reshape(-1, 2)
+            scan = np.array([objective(v) for v in points])
+            x0s = [points[i] for i in np.argsort(scan, kind="stable")[:max(1, starts)]]
+        else:
+            x0s = [_interp(v, depth - 1) for _, v in candidates]
+        runs = [minimize(objective, x0, method=method, options=opts) for x0 in x0s]
+        if depth == p:
+            best = min(runs, key=lambda r: r.fun).x
+            runs += [minimize(objective, best + rng.normal(scale=0.3, size=best.shape), method=method, options=opts)
+                     for _ in range(max(1, int(options.get("restarts", 1))) - 1)]
+        candidates = sorted(((float(r.fun), np.asarray(r.x, dtype=float)) for r in runs),
+                            key=lambda t: t[0])[:max(1, starts)]
+    value, v = candidates[0]
+    return q, np.concatenate([v[p:], v[:p]]), value, count[0]
+
+
+def solve(qubo, options):
+    """Statevector devices: qsel's angle schedule (_schedule) on OpenQAOA's own circuit and simulator, then
+    ``num_reads`` seeded draws from the final wavefunction. Shot-based devices (n_shots > 0): OpenQAOA's own
+    optimiser (``cvar_alpha`` on the shot counts) from a linear ramp; the samples are its last shots."""
+    import numpy as np
+    from openqaoa.problems import QUBO
+    from openqaoa.utilities import bitstring_energy
+
+    t0 = time.perf_counter()
+    n = int(qubo.n)
+    # the circuit sees the cost divided by its spread s = sqrt(sum w^2) (one angle range for every block)
+    scale = float(np.sqrt(np.sum(np.square(np.asarray(qubo.weights, dtype=float))))) or 1.0
+    circuit_qubo = QUBO(n=n, terms=[list(t) for t in qubo.terms],
+                        weights=[float(w) / scale for w in qubo.weights])
+    energies = _diagonal(qubo, n)
+    n_shots = int(options.get("n_shots", 0) or 0)
+    if n_shots:
+        p = int(options.get("p", 1))
+        q = _workflow(circuit_qubo, options, p)
+        frac = (np.arange(p) + 0.5) / p  # linear ramp over a total time 0.7 p (OpenQAOA's 'ramp')
+        q.variate_params.update_from_raw(np.concatenate([(1.0 - frac) * 0.7, frac * 0.7]))
+        q.optimize()
+        outcomes = q.result.optimized["measurement_outcomes"]
+        raw = np.asarray(q.result.optimized["angles"], dtype=float)
+        value, evaluations = float(q.result.optimized["cost"]), None
+    else:
+        q, raw, value, evaluations = _schedule(circuit_qubo, energies, options)
+        q.variate_params.update_from_raw(raw)
+        outcomes = np.asarray(q.backend.wavefunction(q.variate_params))
     counts, probs = _counts_from_outcomes(outcomes, options.get("num_reads", 100), options.get("seed"))
     ham = qubo.hamiltonian
     samples = [{"bitstring": b, "count": c, "energy": float(bitstring_energy(ham, b))}
                for b, c in sorted(counts.items())]
-    mps = result.most_probable_states
+    p = len(raw) // 2
     return {"samples": samples, "probabilities": probs,
-            "most_probable_states": {"solutions_bitstrings": list(mps.get("solutions_bitstrings", [])),
-                                     "bitstring_energy": float(mps.get("bitstring_energy", 0.0))} if mps else {},
-            "optimized": {"angles": [float(a) for a in result.optimized["angles"]],
-                          "cost": float(result.optimized["cost"])},
+            "optimized": {"angles": raw.tolist(), "betas": raw[:p].tolist(), "gammas": raw[p:].tolist(),
+                          "cost": value, "cost_scale": scale, "evaluations": evaluations},
             "seconds": time.perf_counter() - t0}
 
 

@@ -58,7 +58,7 @@ def test_the_runner_imports_nothing_of_qsel():
     modules = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert modules <= {"json", "os", "sys", "time", "traceback", "importlib", "numpy", "openqaoa"}, modules
+    assert modules <= {"json", "os", "sys", "time", "traceback", "importlib", "numpy", "scipy", "openqaoa"}, modules
 
 
 def test_openqaoa_target_writes_qubo_json(tmp_path):
@@ -94,3 +94,46 @@ def test_openqaoa_solver_runs_in_its_own_environment_and_finds_the_optimum():
     np.testing.assert_allclose(s.energies, p.energies(s.X))
     assert s.energies.min() == pytest.approx(best, abs=1e-9)
     assert s.info["probability_of_best_sample"] > 4 / 64
+
+
+def with_cardinality(p: ir.Problem, k: int, sense: str = "==") -> ir.Problem:
+    return p.replace(constraints=(ir.Constraint.cardinality("keep", np.arange(p.num_vars), sense, k),))
+
+
+def feasible_optimum(p: ir.Problem) -> float:
+    X = np.array(list(product([0, 1], repeat=p.num_vars)), dtype=np.float64)
+    return float(p.energies(X[p.feasible(X)]).min())
+
+
+def test_openqaoa_xy_mixer_from_a_dicke_state_keeps_every_sample_feasible():
+    p = with_cardinality(random_block(7, 21), 3)
+    s = OQ.OpenQAOASolver().sample(p, num_reads=500, seed=1)
+    assert s.info["mixer"] == "xy" and s.info["hamming_weight"] == 3 and s.info["qubits"] == 7
+    assert s.info["xy_pairs"] and len(s.info["xy_pairs"]) == 7  # the ring of the qaoa solver
+    assert p.feasible(s.X).all() and s.info["feasible_probability"] == pytest.approx(1.0, abs=1e-9)
+    assert s.num_occurrences.sum() == 500 and s.info["energy_check_max_abs_diff"] < 1e-9
+    np.testing.assert_allclose(s.energies, p.energies(s.X))
+    assert np.all(np.diff(s.energies) >= 0)  # best first
+    best = feasible_optimum(p)
+    assert s.info["optimum_energy"] == pytest.approx(best, abs=1e-9)
+    assert s.energies[0] == pytest.approx(best, abs=1e-9) and s.info["optimum_sampled"]
+    assert s.info["optimum_probability"] > 2.0 / 35  # above the Dicke state's 1 / C(7, 3)
+
+
+def test_openqaoa_lowers_other_constraints_itself_and_optimises_cvar():
+    p = with_cardinality(random_block(4, 22), 2, "<=")
+    s = OQ.OpenQAOASolver(p=2, cvar=0.3).sample(p, num_reads=300, seed=2)
+    assert s.info["mixer"] == "x" and s.info["qubits"] > 4 and s.X.shape[1] == 4  # slack qubits, mapped back
+    assert s.info["objective"] == "cvar" and s.info["cvar"] == 0.3
+    assert s.info["energy_check_max_abs_diff"] < 1e-9  # OpenQAOA's energies of the penalised cost problem
+    assert p.feasible(s.X[:1])[0] and s.energies[0] == pytest.approx(feasible_optimum(p), abs=1e-9)
+
+
+@pytest.mark.parametrize("options,fragment", [({"cvar": 0.0}, "cvar must be in (0, 1]"),
+                                              ({"cvar": 2.0}, "cvar must be in (0, 1]"),
+                                              ({"mixer": "z"}, "mixer must be auto, x or xy"),
+                                              ({"optimizer": "adam"}, "optimizer must be bfgs"),
+                                              ({"grid": 0}, "grid must be at least 1")])
+def test_bad_openqaoa_options_are_refused(options, fragment):
+    with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace("]", r"\]")):
+        OQ.OpenQAOASolver(**options)
