@@ -166,9 +166,47 @@ def run_dimod_sampler(problem: ir.Problem, sampler, solver_name: str, **params: 
     return Samples(X, energies, np.asarray(ss.record.num_occurrences, dtype=np.int64), info)
 
 
+def objective_beta_range(problem: ir.Problem) -> tuple[float, float] | None:
+    """An annealing range from the *objective* of a problem whose cardinality constraints were lowered, or
+    None when it has no lowered penalty (then dwave-samplers' own default applies).
+
+    dwave-samplers derives the range from every bias; under a penalty P (sum_C x - K)^2 the biases are
+    dominated by P, and with dense real-valued couplings its cold end (the smallest |J|) is ~0: the anneal
+    is hot for the objective and then frozen. Here the penalty's terms (P (1 - 2K) on each linear bias of C,
+    2P on each coupling inside C) are taken out first; then, in the Ising form J = S/4,
+    h^s = h/2 + S 1/4, the same rules as dwave-samplers' ``_default_ising_beta_range`` give
+
+        beta_hot  = ln 2 / (2 max_i (|h^s_i| + sum_j |J_ij|))      (every flip accepted w.p. >= 1/2)
+        beta_cold = ln(100 n) / (2 median_{J_ij != 0} |J_ij|)       (typical excitations rare at the end)
+
+    with the median, not the minimum, of the couplings for the cold end. Samples stay penalised; the
+    ``polish`` composite repairs their counts and descends by swaps."""
+    from .postprocess import QuadraticForm, lowered_penalties
+
+    groups = lowered_penalties(problem)
+    if not groups or problem.num_vars < 2:
+        return None
+    qf = QuadraticForm.from_problem(problem)
+    for idx, k, P in groups:
+        qf.h[idx] -= P * (1 - 2 * k)
+        qf.S[np.ix_(idx, idx)] -= 2 * P
+    np.fill_diagonal(qf.S, 0.0)
+    J = np.abs(qf.S) / 4
+    hs = np.abs(qf.h / 2 + qf.S.sum(axis=1) / 4)
+    field = float((hs + J.sum(axis=1)).max())
+    couplings = J[np.triu_indices(problem.num_vars, 1)]
+    couplings = couplings[couplings > 0]
+    if field <= 0 or not couplings.size:
+        return None
+    hot = float(np.log(2) / (2 * field))
+    cold = float(np.log(100 * problem.num_vars) / (2 * np.median(couplings)))
+    return hot, max(cold, hot)
+
+
 @dataclass(frozen=True)
 class SimulatedAnnealingSolver(Solver):
-    """Simulated annealing (dwave-samplers); constraints must be lowered to penalties first."""
+    """Simulated annealing (dwave-samplers); constraints must be lowered to penalties first. Without a
+    ``beta-range`` a penalised problem anneals over :func:`objective_beta_range`."""
 
     name: ClassVar[str] = "sa"
     description: ClassVar[str] = "simulated annealing (dwave-samplers SimulatedAnnealingSampler)"
@@ -190,10 +228,13 @@ class SimulatedAnnealingSolver(Solver):
 
         if self.schedule not in ("geometric", "linear"):
             raise ir.QselError(f"solver 'sa': schedule must be geometric or linear, got {self.schedule!r}")
-        return run_dimod_sampler(problem, SimulatedAnnealingSampler(), self.name, num_reads=int(num_reads),
-                                 num_sweeps=int(self.num_sweeps), seed=_seed(seed),
-                                 beta_range=list(self.beta_range) if self.beta_range else None,
-                                 beta_schedule_type=self.schedule)
+        beta_range = self.beta_range or objective_beta_range(problem)
+        samples = run_dimod_sampler(problem, SimulatedAnnealingSampler(), self.name, num_reads=int(num_reads),
+                                    num_sweeps=int(self.num_sweeps), seed=_seed(seed),
+                                    beta_range=list(beta_range) if beta_range else None,
+                                    beta_schedule_type=self.schedule)
+        samples.info["beta_range"] = list(beta_range) if beta_range else "dwave-samplers default"
+        return samples
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,30 @@ def cardinality_groups(problem: ir.Problem) -> list[tuple[np.ndarray, int]]:
     return groups
 
 
+def lowered_penalties(problem: ir.Problem) -> list[tuple[np.ndarray, int, float]]:
+    """(indices, K, P) of every ``sum == K`` group lowered to a penalty P (sum_C x - K)^2 inside ``problem``,
+    P in the problem's current units (a later ``scale`` pass multiplies it by F_now / F_at_lowering)."""
+    from qsel.passes.mapping import scale_factor
+
+    try:
+        now = scale_factor(problem)
+    except ir.QselError:
+        now = 1.0
+    index = problem.variables.index
+    out = []
+    for rec in problem.metadata.get("lowered_constraints", []) or []:
+        try:
+            if (rec.get("sense") != "==" or rec.get("slack") or any(float(c) != 1.0 for c in rec["coeffs"])
+                    or not float(rec["rhs"]).is_integer() or not all(v in index for v in rec["variables"])):
+                continue
+            at = float(rec.get("scale_factor") or 1.0)
+            out.append((np.array([index[v] for v in rec["variables"]], dtype=np.int64), int(rec["rhs"]),
+                        float(rec["penalty"]) * now / at))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
 # ------------------------------------------------------------------ moves
 def greedy_start(qf: QuadraticForm, moves: MoveSet, x: np.ndarray | None = None) -> np.ndarray:
     """Forward selection from ``x`` (default all zeros): fill each group to K by smallest field, then add free

@@ -1,21 +1,27 @@
 """Partition-aware solving with any registered solver: blocks independently, or iterated like qbsolv.
 
 Blocks are the IR's partitions (:func:`qsel.targets.base.blocks_of`; the whole
-problem is one block when it has none).
+problem is one block when it has none). Every block's solver goes through
+:func:`qsel.targets.composites.adapt` first: a solver that cannot enforce the
+block's constraints gets them lowered to penalties (``lower``) and its samples
+repaired and descended by count-preserving swaps (``polish``); so does a
+solver whose samples come from a problem already lowered by a pass.
 
-* ``independent``: each block is solved on its own, everything else clamped to
+* ``independent``: each block is solved on its own with its own constant
+  (:func:`qsel.targets.manifest.block_constants`), everything else clamped to
   0 (``ir.restrict``: cross terms dropped; a constraint spanning blocks is not
-  enforced per block and is reported in ``notes``). The composed assignment is
-  then scored with the *true* energy of the whole IR, cross terms included.
-* ``iterate`` (qbsolv / dwave-hybrid style decomposition): start from the
-  independent solution, then sweep over the blocks: clamp every other block at
-  its current values (``ir.clamp``: cross terms become linear biases, a
-  constraint touching the block gets its right-hand side shifted), re-solve the
-  block, and accept its best sample only if the whole assignment gets strictly
-  better — lower total constraint violation, or equal violation and lower
-  energy. Stop after a sweep with no accepted block, or after
-  ``max_iterations`` sweeps. The energy never increases, so iterate never ends
-  worse than independent. Each sweep's energy is recorded.
+  enforced per block and is reported in ``notes``); blocks run through one
+  executor (:mod:`qsel.targets.executor`). The composed assignment is then
+  scored with the *true* energy of the whole IR, cross terms included.
+* ``iterate``: the decomposition (:mod:`qsel.targets.decompose`) over the
+  fixed partition, started from the independent solution: cardinality
+  repaired, swap descent on the whole problem, then sweeps over the blocks,
+  each solved with every other block clamped at its current values (cross
+  terms folded into linear biases, each cardinality count shifted) and
+  accepted only when the whole energy gets strictly lower. It stops after a
+  sweep with no accepted block, or after ``max_iterations`` sweeps; the energy
+  never increases after the repair, so iterate never ends worse than
+  independent on a feasible start. Each sweep's energy is recorded.
 
 The solved problem's energy is what is compared; ``solve`` returns the
 assignment plus everything a result file reports (per-block timings, energies
@@ -67,11 +73,7 @@ def total_violation(problem: ir.Problem, X: np.ndarray) -> np.ndarray:
 
 
 def check_solver_fits(problem: ir.Problem, solver: Solver, blocks: list[Block]) -> None:
-    """Clear errors for a block too big for the solver, or constraints it cannot handle."""
-    if problem.constraints and not solver.handles_constraints:
-        labels = ", ".join(c.label for c in problem.constraints[:4])
-        raise ir.QselError(f"solver '{solver.name}' does not enforce constraints but the IR has {labels}; "
-                           f"lower them first with the 'lower-constraints' pass (qsel solve does so by itself)")
+    """A clear error for a block too big for the solver."""
     limit = solver.max_vars
     if limit is not None:
         big = [b for b in blocks if b.size > limit]
@@ -79,15 +81,8 @@ def check_solver_fits(problem: ir.Problem, solver: Solver, blocks: list[Block]) 
             b = max(big, key=lambda blk: blk.size)
             where = "the IR is not partitioned" if b.name == "all" else f"block {b.name!r} has {b.size} variables"
             raise ir.QselError(f"solver '{solver.name}' takes at most {limit} variables per block but {where} "
-                               f"({b.size} variables); partition it first, e.g. -p 'partition{{max-vars={limit}}}'")
-
-
-def _is_better(viol_new: float, e_new: float, viol: float, e: float) -> bool:
-    if viol_new < viol - VIOLATION_TOL:
-        return True
-    if viol_new > viol + VIOLATION_TOL:
-        return False
-    return e_new < e - 1e-12 * max(1.0, abs(e))
+                               f"({b.size} variables); decompose it, e.g. -s 'decompose({solver.spec()})', or "
+                               f"partition it first, e.g. -p 'partition{{max-vars={limit}}}'")
 
 
 def _block_seed(seed: int | None, sweep: int, b: int, nblocks: int) -> int | None:
@@ -114,10 +109,26 @@ def compose_rows(problem: ir.Problem, blocks: list[Block], samples: list[Samples
     return X, np.ones(rows, np.int64)
 
 
+def _sample_block(task: tuple[Solver, ir.Problem, int, int | None]) -> tuple[Samples, float]:
+    """Executor task: one block's samples and the seconds they took."""
+    solver, sub, reads, seed = task
+    t0 = time.perf_counter()
+    return solver.sample(sub, num_reads=reads, seed=seed), time.perf_counter() - t0
+
+
 def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", num_reads: int = 100,
           seed: int | None = None, max_iterations: int = 20, progress: Progress | None = None,
-          bins: int = 20) -> Solution:
-    """Solve ``problem`` block by block with ``solver`` (see the module docstring for the two modes)."""
+          bins: int = 20, workers: int = 1) -> Solution:
+    """Solve ``problem`` block by block with ``solver`` (see the module docstring for the two modes).
+
+    Every block's solver is :func:`qsel.targets.composites.adapt`-ed: constraints it cannot enforce are
+    lowered for it and its samples polished. Independent blocks run through one executor (``workers``
+    processes; 1: here)."""
+    from .composites import adapt
+    from .decompose import DecomposeComposite, Search
+    from .executor import executor_for
+    from .manifest import block_constants
+
     if mode not in ("independent", "iterate"):
         raise ir.QselError(f"unknown solve mode {mode!r} (expected independent or iterate)")
     if num_reads < 1:
@@ -132,14 +143,17 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
         notes.append(f"constraints spanning several blocks are not enforced when blocks are solved independently: "
                      f"{', '.join(spanning)} (use --mode iterate)")
     start_all = time.perf_counter()
+    consts = block_constants(problem, [b.indices for b in blocks]).values if len(blocks) > 1 else [problem.offset]
+    tasks = []
+    for b, blk in enumerate(blocks):
+        sub = block_problem(problem, blk, offset=float(consts[b]))
+        tasks.append((adapt(solver, sub), sub, num_reads, _block_seed(seed, 0, b, len(blocks))))
+    with executor_for(workers if len(blocks) > 1 else 1) as pool:
+        answers = pool.map(_sample_block, tasks)
     x = np.zeros(n, dtype=np.int8)
     block_info: list[dict[str, Any]] = []
     last: list[Samples] = []
-    for b, blk in enumerate(blocks):
-        sub = block_problem(problem, blk, first=(b == 0))
-        t0 = time.perf_counter()
-        s = solver.sample(sub, num_reads=num_reads, seed=_block_seed(seed, 0, b, len(blocks)))
-        dt = time.perf_counter() - t0
+    for blk, (_, sub, _, _), (s, dt) in zip(blocks, tasks, answers):
         if not len(s.energies):
             raise ir.QselError(f"solver '{solver.name}' returned no sample for block {blk.name!r}")
         best = s.order(sub)[0]
@@ -147,42 +161,32 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
         last.append(s)
         block_info.append({"name": blk.name, "size": blk.size, "energy": float(s.energies[best]),
                            "seconds": dt, "solves": 1, "accepted": 1, "info": _jsonable(s.info)})
-        if progress:
-            progress(1)
+    if progress:
+        progress(len(blocks))
     X1 = x[None, :]
     energy = float(problem.energies(X1)[0]) if n else float(problem.offset)
     viol = float(total_violation(problem, X1)[0])
     iterations = [{"iteration": 0, "energy": energy, "violation": viol, "accepted_blocks": len(blocks),
                    "seconds": time.perf_counter() - start_all}]
     if mode == "iterate" and len(blocks) > 1:
-        for sweep in range(1, max_iterations + 1):
-            t_sweep = time.perf_counter()
-            accepted = 0
-            for b, blk in enumerate(blocks):
-                sub = block_problem(problem, blk, values=x)
-                t0 = time.perf_counter()
-                s = solver.sample(sub, num_reads=num_reads, seed=_block_seed(seed, sweep, b, len(blocks)))
-                block_info[b]["seconds"] += time.perf_counter() - t0
-                block_info[b]["solves"] += 1
-                if progress:
-                    progress(1)
-                if not len(s.energies):
-                    continue
-                last[b] = s
-                cand = x.copy()
-                cand[blk.indices] = s.X[s.order(sub)[0]]
-                e_new = float(problem.energies(cand[None, :])[0])
-                v_new = float(total_violation(problem, cand[None, :])[0])
-                if _is_better(v_new, e_new, viol, energy):
-                    x, energy, viol = cand, e_new, v_new
-                    accepted += 1
-                    block_info[b]["accepted"] += 1
-                    block_info[b]["energy"] = float(sub.energy(cand[blk.indices]))
-            iterations.append({"iteration": sweep, "energy": energy, "violation": viol, "accepted_blocks": accepted,
-                               "seconds": time.perf_counter() - t_sweep})
-            if accepted == 0:
-                break
-        else:
+        # the decomposition over the fixed partition: sweeps of clamped block solves, accepted when better
+        opts = DecomposeComposite(child=solver, strategy="partition", reads=num_reads, batch=1, workers=1,
+                                  patience=len(blocks), max_subproblems=max_iterations * len(blocks))
+        search = Search(problem, solver, max(b.size for b in blocks), opts, seed,
+                        partitions=[b.indices for b in blocks])
+        x_new, report = search.run(x.astype(np.float64), progress=progress)
+        x = x_new.astype(np.int8)
+        X1 = x[None, :]
+        energy = float(problem.energies(X1)[0])
+        viol = float(total_violation(problem, X1)[0])
+        iterations = [{**iterations[0]}] + [dict(it) for it in report["iterations"][1:]]
+        for it in iterations[1:]:
+            it["violation"] = viol if it is iterations[-1] else 0.0
+        for info, stats in zip(block_info, report["partitions"]):
+            info["seconds"] += stats["seconds"]
+            info["solves"] += stats["solves"]
+            info["accepted"] += stats["accepted"]
+        if report["stop"] == "max-subproblems":
             notes.append(f"iterate stopped after --max-iterations {max_iterations} sweeps while still improving")
     total = time.perf_counter() - start_all
     X, w = compose_rows(problem, blocks, last, x)

@@ -93,12 +93,14 @@ def test_steepest_descent_returns_local_minima_in_ir_order():
         assert p.energies(flips).min() >= p.energy(x) - 1e-12
 
 
-def test_penalty_solvers_refuse_constraints():
+def test_penalty_solvers_refuse_constraints_but_solve_lowers_and_polishes_for_them():
     p = _random(6, 0).replace(constraints=(ir.Constraint.cardinality("keep", np.arange(6), "==", 2),))
     with pytest.raises(ir.QselError, match="lower-constraints"):
         SimulatedAnnealingSolver().sample(p)
-    with pytest.raises(ir.QselError, match="does not enforce constraints"):
-        solve(p, SimulatedAnnealingSolver())
+    sol = solve(p, SimulatedAnnealingSolver(num_sweeps=100), num_reads=5, seed=0)
+    _, E, viol = brute(p)
+    assert p.feasible(sol.x[None])[0] and sol.energy == pytest.approx(E[viol == 0].min(), abs=1e-12)
+    assert set(sol.samples[0].info["composites"]) == {"lower", "polish"}
 
 
 def _partitioned(n: int, seed: int, size: int) -> ir.Problem:
