@@ -205,8 +205,14 @@ def solve(qubo, options):
     n = int(qubo.n)
     # the circuit sees the cost divided by its spread s = sqrt(sum w^2) (one angle range for every block)
     scale = float(np.sqrt(np.sum(np.square(np.asarray(qubo.weights, dtype=float))))) or 1.0
-    circuit_qubo = QUBO(n=n, terms=[list(t) for t in qubo.terms],
-                        weights=[float(w) / scale for w in qubo.weights])
+    terms, weights = [list(t) for t in qubo.terms], [float(w) / scale for w in qubo.weights]
+    # OpenQAOA sizes the circuit from the qubits its terms touch: give an untouched qubit a zero term
+    touched = {int(k) for t in terms for k in t}
+    for k in range(n):
+        if k not in touched:
+            terms.append([k])
+            weights.append(0.0)
+    circuit_qubo = QUBO(n=n, terms=terms, weights=weights)
     energies = _diagonal(qubo, n)
     n_shots = int(options.get("n_shots", 0) or 0)
     if n_shots:

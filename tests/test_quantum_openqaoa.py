@@ -137,3 +137,12 @@ def test_openqaoa_lowers_other_constraints_itself_and_optimises_cvar():
 def test_bad_openqaoa_options_are_refused(options, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace("]", r"\]")):
         OQ.OpenQAOASolver(**options)
+
+
+def test_a_variable_without_terms_still_gets_its_qubit():
+    M = np.zeros((5, 5))
+    M[:4, :4] = np.random.default_rng(23).normal(size=(4, 4))  # x4 has no term at all
+    p = with_cardinality(ir.Problem.from_qubo_matrix(M), 2)
+    s = OQ.OpenQAOASolver(p=1).sample(p, num_reads=100, seed=0)
+    assert s.X.shape[1] == 5 and p.feasible(s.X).all()
+    assert s.energies[0] == pytest.approx(feasible_optimum(p), abs=1e-9)
