@@ -248,6 +248,14 @@ def _remember(cache: OrderedDict, key: tuple, value: Any) -> Any:
     return value
 
 
+def _touch(cache: OrderedDict, key: tuple) -> None:
+    """Mark ``key`` as recently used (it may have been evicted meanwhile by another thread)."""
+    try:
+        cache.move_to_end(key)
+    except KeyError:
+        pass
+
+
 def clear_embedding_cache() -> None:
     """Forget every cached embedding and chain structure (busclique's own on-disk cache is kept)."""
     _EMBEDDINGS.clear()
@@ -341,7 +349,7 @@ def chain_structure(chains: Sequence[Sequence[int]], g) -> ChainStructure:
     key = (_graph_key(g), tuple(tuple(int(q) for q in c) for c in chains))
     hit = _STRUCTURES.get(key)
     if hit is not None:
-        _STRUCTURES.move_to_end(key)
+        _touch(_STRUCTURES, key)
         return hit
     return _remember(_STRUCTURES, key, ChainStructure.build(key[1], graph_edges(g)))
 
@@ -392,7 +400,7 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
         nonlocal hit
         found = _EMBEDDINGS.get(key)
         if found is not None:
-            _EMBEDDINGS.move_to_end(key)
+            _touch(_EMBEDDINGS, key)
             hit = True
             return found
         chains = compute()
