@@ -19,6 +19,12 @@ qiskit < 1, so it lives in ``.venv-openqaoa`` (``make openqaoa-env``); the
 environment variable ``QSEL_OPENQAOA_PYTHON`` points at another interpreter.
 qsel writes an input JSON, runs ``targets/openqaoa_runner.py IN OUT`` there
 (``python -I``: isolated from PYTHONPATH and user site-packages) with a timeout, and reads the output JSON (see the runner's docstring).
+
+**Solver** ``openqaoa``: a block whose only constraint is sum x == K runs with OpenQAOA's XY mixer
+from the Dicke state |D^n_K> (given to OpenQAOA as ``prepend_state``); other constraints are lowered
+here. On statevector devices the runner chooses the angles like the ``qaoa`` solver (depth-1 grid,
+INTERP up to depth p, a local optimiser, expectation or CVaR_alpha) with OpenQAOA's simulator doing
+every evaluation. Starting the 3.10 interpreter and importing OpenQAOA costs about 4 s per block.
 """
 
 from __future__ import annotations

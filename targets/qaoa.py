@@ -37,13 +37,16 @@ beta_l as ``input float``), ``NAME.qpy`` (the same circuit, QPY),
 variables x0..x{n-1} = qubits), and a transpile report (depth, two-qubit
 gates) for a fake IBM heavy-hex backend (FakeSherbrooke by default).
 
-**Solver** ``qaoa``: statevector simulation (qiskit-aer, or qiskit's
-reference Statevector) of the depth-p circuit. Depth-1 angles come from a
-grid scan refined by COBYLA, each deeper level starts from the INTERP
-extrapolation of the one below (Zhou et al. 2020) and is refined by COBYLA, all
-on the expected IR energy; then ``num_reads`` shots (seeded). With the XY mixer
-every shot is feasible. The cost problem's basis energies are tabulated once
-(2^n values), so each optimiser step is one statevector simulation.
+**Solver** ``qaoa``: statevector simulation of the depth-p circuit (default p = 3) by
+:class:`NumpySimulator` (diagonal cost phases and the mixer's two-amplitude rotations on a numpy
+vector; equal to the qiskit circuit's state, tested), or qiskit-aer / qiskit's Statevector
+(``simulator=aer|statevector``). Angles: a grid x grid scan at depth 1, the ``starts`` best points
+refined by BFGS (or COBYLA / Nelder-Mead), each carried up a level by INTERP (Zhou et al. 2020) and
+refined again, on the expected IR energy or CVaR_alpha (``cvar=ALPHA``, Barkoutsos et al. 2020).
+Then ``num_reads`` shots (seeded), returned best first, with the best sample, the exact optimum over
+the simulated basis and its probability in ``info``. With the XY mixer every shot is feasible. The
+cost problem's basis energies are tabulated once (2^n values), so each optimiser step is one
+statevector simulation.
 """
 
 from __future__ import annotations
