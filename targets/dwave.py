@@ -456,16 +456,17 @@ class LocalPegasusSolver(Solver):
 
     Default ``num_sweeps=100`` per read, measured (``bench/pegasus.py``, and a grid of 20 to 1,000 sweeps
     x 30 or 100 reads x 3 seeds) on the 177-variable penalised blocks of a random 64-512-10 MLP (keep 25 %,
-    fit): the best energy after the swap polish is as low with 20 to 200 sweeps as with 1,000 (lower by
-    ~1e-4 on some blocks), while the raw samples get *worse* with more sweeps: the chain-break fraction
+    fit): the best energy after the swap polish with 20 to 200 sweeps matches 1,000 sweeps' within the
+    spread between seeds (~2e-5; lower by up to ~1e-4 on some blocks), while the raw samples get *worse* with more sweeps: the chain-break fraction
     rises from ~0.58 at 50 sweeps to ~0.70 at 1,000 (apparently chains at uniform-torque strength break
     in the low-energy physical states of these penalised blocks), and the time grows linearly (SA is over
     80 % of a block's time at 1,000 sweeps). On unconstrained dense random 64- and 177-variable blocks raw
     SA keeps improving up to 1,000 sweeps, but the single-flip polish that ``postprocess=swap`` falls back
     to there reached tabu's energy from 50 sweeps on. 100 sweeps keeps a margin over that at 0.6 to 1 s
-    per 177-variable block (2 shared cores; 6 to 10 s before). Reads are the caller's ``num_reads`` (``--num-reads``, 100 by default); 30 reads
-    gave the same polished energies on those blocks in about 60 % of the time. ``num-sweeps=1000``
-    restores the former setting, ``via=dimod`` the former FixedEmbeddingComposite path."""
+    per 177-variable block (2 shared cores; 6 to 10 s before). Reads are the caller's ``num_reads``
+    (``--num-reads``, 100 by default); 30 reads gave the same polished energies on those blocks in about
+    60 % of the time. ``num-sweeps=1000`` restores the former setting, ``via=dimod`` the former
+    FixedEmbeddingComposite path."""
 
     name: ClassVar[str] = "local-pegasus"
     description: ClassVar[str] = ("embedded onto the real Pegasus P16 graph and sampled there by simulated "
