@@ -457,9 +457,10 @@ class LocalPegasusSolver(Solver):
     Default ``num_sweeps=100`` per read, measured (``bench/pegasus.py``, and a grid of 20 to 1,000 sweeps
     x 30 or 100 reads x 3 seeds) on the 177-variable penalised blocks of a random 64-512-10 MLP (keep 25 %,
     fit): the best energy after the swap polish with 20 to 200 sweeps matches 1,000 sweeps' within the
-    spread between seeds (~2e-5; lower by up to ~1e-4 on some blocks), while the raw samples get *worse* with more sweeps: the chain-break fraction
-    rises from ~0.58 at 50 sweeps to ~0.70 at 1,000 (apparently chains at uniform-torque strength break
-    in the low-energy physical states of these penalised blocks), and the time grows linearly (SA is over
+    spread between seeds (~2e-5; lower by up to ~1e-4 on some blocks), while the raw samples get *worse*
+    with more sweeps: the chain-break fraction rises from ~0.58 at 50 sweeps to ~0.70 at 1,000
+    (apparently chains at uniform-torque strength break in the low-energy physical states of these
+    penalised blocks), and the time grows linearly (SA is over
     80 % of a block's time at 1,000 sweeps). On unconstrained dense random 64- and 177-variable blocks raw
     SA keeps improving up to 1,000 sweeps, but the single-flip polish that ``postprocess=swap`` falls back
     to there reached tabu's energy from 50 sweeps on. 100 sweeps keeps a margin over that at 0.6 to 1 s
