@@ -29,6 +29,10 @@ SOLVERS: dict[str, str] = {
     "lower": "qsel.targets.composites:LowerComposite",
     "polish": "qsel.targets.composites:PolishComposite",
     "decompose": "qsel.targets.decompose:DecomposeComposite",
+    "dwave-qpu": "qsel.targets.remote:DWaveQPUSolver",
+    "leap-hybrid": "qsel.targets.remote:LeapHybridSolver",
+    "local-hybrid": "qsel.targets.remote:LocalHybridSolver",
+    "ibm-runtime": "qsel.targets.remote:IBMRuntimeSolver",
 }
 
 
