@@ -1,256 +1,174 @@
-"""qsel submit: send an IR to a real D-Wave solver or IBM backend (or to their local stand-ins with --local).
+"""qsel submit: ``qsel solve`` with a remote device as the block solver (or its local stand-in with --local).
 
-    qsel submit IN --to dwave|dwave-hybrid|ibm [--solver NAME] [--backend NAME] -o result.json [--local]
+    qsel submit IN --to dwave|dwave-hybrid|ibm -o result.json [--local] [-s SPEC] [-p PIPELINE]
+                [--mode independent|iterate] [--num-reads N] [--seed S]
 
-* ``dwave``: each block minor-embedded onto the QPU's working graph
-  (DWaveSampler + FixedEmbeddingComposite, uniform-torque-compensation chain
-  strength, majority-vote unembedding); constraints lowered to penalties first.
-  ``--local``: MockDWaveSampler on the real Pegasus P16 graph (``--topology``)
-  with simulated annealing.
-* ``dwave-hybrid``: the whole IR as a CQM (constraints native) to
-  LeapHybridCQMSampler. ``--local``: the CQM lowered by ``dimod.cqm_to_bqm``
-  with a Lagrange multiplier larger than the objective's range, then simulated
-  annealing (a stand-in, not the hybrid solver).
-* ``ibm``: per block (<= 20 qubits) the QAOA angles are optimised on a local
-  statevector (as ``--solver qaoa`` does), then the bound circuit is transpiled
-  for the backend and sampled there with the runtime Sampler primitive.
-  ``--local``: a fake IBM backend (``--backend fake_sherbrooke`` by default) in
-  qiskit-ibm-runtime's local testing mode (Aer with the device's noise model).
+The device is a registered solver (:mod:`qsel.targets.remote`) and the run goes
+through :func:`qsel.targets.solve.solve_to_result`, the code path of
+``qsel solve``; so the device gets the same decomposition and polish as the
+local solvers, and ``submit --local`` gives what ``qsel solve`` gives with the
+spec the result file records under ``solver``. Default specs:
 
-Credentials come only from the libraries' usual places: dwave-cloud-client's
-config file or ``DWAVE_API_TOKEN``; qiskit-ibm-runtime's saved account
-(``QiskitRuntimeService.save_account``) or its environment variables. qsel
-never takes a token on the command line, never reads its value and never
-writes it anywhere.
+* ``dwave``: ``decompose{block=B,reads=N}(dwave-qpu)``, B = min(177, the
+  largest clique of the chip's topology): hardware-sized subproblems with the
+  rest clamped, each embedded onto the chip, unembedded and polished, from a
+  greedy warm start. ``--local``: the same around ``local-pegasus``
+  (MockDWaveSampler on the real Pegasus graph, simulated annealing).
+* ``dwave-hybrid``: ``polish(leap-hybrid)``: the whole problem as a CQM to
+  LeapHybridCQMSampler, its samples repaired and swap-polished.
+  ``--local``: ``polish(local-hybrid)`` (``decompose{block=177}(tabu)`` on the
+  constrained problem; a stand-in, not the hybrid solver).
+* ``ibm``: ``decompose{block=B,reads=N}(ibm-runtime)``, B = ``--block``
+  (default 8 qubits: a block's angles are optimised on a local statevector and
+  the bound, transpiled circuit is sampled on the backend with N shots).
+  ``--local``: ``ibm-runtime{backend=fake_sherbrooke}`` (or the fake backend
+  ``--backend`` names) in qiskit-ibm-runtime's local testing mode.
+
+``-s SPEC`` replaces the default with any spec whose innermost solver is the
+destination's device (``dwave-qpu``, ``leap-hybrid``, ``ibm-runtime``) or its
+stand-in; with ``--local`` a device there is swapped for its stand-in.
+
+Credentials come only from the libraries' usual places (dwave-cloud-client's
+config file or ``DWAVE_API_TOKEN``; qiskit-ibm-runtime's saved account or its
+``QISKIT_IBM_*`` variables) and are checked for presence, without network,
+before anything runs. qsel never takes a token on the command line, never
+reads its value and never writes it anywhere.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 
 import click
-import numpy as np
 
 from qsel import ir
 from qsel.cli_base import main
 
 DESTINATIONS = ("dwave", "dwave-hybrid", "ibm")
+DEVICES = {"dwave": "dwave-qpu", "dwave-hybrid": "leap-hybrid", "ibm": "ibm-runtime"}
+STANDINS = {"dwave": "local-pegasus", "dwave-hybrid": "local-hybrid", "ibm": "ibm-runtime"}
+DWAVE_BLOCK = 177  # decompose's default: the Pegasus P16 clique (180) with a margin for missing qubits
+IBM_BLOCK = 8  # qubits per QAOA subproblem on an IBM backend (noisy circuits grow fast with the block)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+def device_for(to: str, *, solver: str | None, backend: str | None, topology: str, depth: int, label: str):
+    """The destination's device solver built from the convenience options."""
+    from qsel.targets.remote import DWaveQPUSolver, IBMRuntimeSolver, LeapHybridSolver
+
+    if to == "dwave":
+        return DWaveQPUSolver(solver=solver or "", topology=topology, label=label)
+    if to == "dwave-hybrid":
+        return LeapHybridSolver(solver=solver or "", label=label)
+    return IBMRuntimeSolver(backend=backend or "", p=depth)
 
 
-# ------------------------------------------------------------------ credentials (presence only, never values)
-def _dwave_configured(profile: str | None) -> None:
-    """Raise a QselError when dwave-cloud-client has no API token configured; touches no network."""
-    from dwave.cloud.config import load_config
-    from dwave.cloud.exceptions import ConfigFileError
+def default_spec(to: str, device, *, num_reads: int, block: int | None):
+    """The default composite stack around ``device`` (see the module docstring)."""
+    from qsel.targets.composites import PolishComposite
+    from qsel.targets.decompose import DecomposeComposite
 
-    try:
-        config = load_config(profile=profile)
-    except ConfigFileError as exc:
-        raise ir.QselError(f"D-Wave configuration cannot be read: {exc}") from None
-    if not config.get("token"):
-        raise ir.QselError(
-            "no D-Wave API token configured: run `dwave config create` (or `dwave setup`), or set the "
-            "DWAVE_API_TOKEN environment variable, then retry; use --local to run on the local Pegasus stand-in")
+    if to == "dwave-hybrid":
+        return PolishComposite(child=device)
+    limit = device.max_vars
+    size = block or (min(DWAVE_BLOCK, limit) if to == "dwave" else min(IBM_BLOCK, limit))
+    if limit is not None and size > limit:
+        raise ir.QselError(f"--block {size} is more than {device.name} takes ({limit})")
+    return DecomposeComposite(block=size, reads=num_reads, child=device)
 
 
-def _ibm_service():
-    from qiskit_ibm_runtime import QiskitRuntimeService
-    from qiskit_ibm_runtime.accounts import AccountNotFoundError
-
-    try:
-        return QiskitRuntimeService()
-    except AccountNotFoundError:
-        raise ir.QselError(
-            "no IBM Quantum account configured: save one once with "
-            "`QiskitRuntimeService.save_account(channel=..., token=..., instance=...)` in Python (or set "
-            "QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE), then retry; use --local to run on a fake IBM backend") from None
+def with_leaf(solver, leaf):
+    """``solver`` with its innermost solver replaced by ``leaf``."""
+    child = getattr(solver, "child", None)
+    if child is None:
+        return leaf
+    return dataclasses.replace(solver, child=with_leaf(child, leaf))
 
 
-# ------------------------------------------------------------------ destinations
-def _submit_dwave(problem: ir.Problem, *, local: bool, solver: str | None, topology: str, num_reads: int,
-                  seed: int | None, label: str) -> tuple[dict[str, np.ndarray], dict]:
-    from qsel.targets.dwave import H_RANGE, J_RANGE, local_sampler, prepare, sample_embedded
-    from qsel.targets.embedding import columns_for, lower_constraints
+def build_solver(to: str, local: bool, spec: str | None, device, *, num_reads: int, block: int | None):
+    """(the solver to run, its device leaf): the user's spec or the default stack, the leaf checked to be the
+    destination's device or stand-in and swapped for the stand-in with ``local``."""
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_solver
+    from qsel.targets.remote import device_solver
 
-    if local:
-        child, graph, top = local_sampler(topology, seed=seed)
-        top_name, where = top.name, f"MockDWaveSampler({top.name}) + simulated annealing (local stand-in)"
-        params: dict[str, Any] = {}
-    else:
-        _dwave_configured(None)
-        from dwave.system import DWaveSampler
-
-        child = DWaveSampler(solver=solver) if solver else DWaveSampler()
-        graph = child.to_networkx_graph()
-        t = child.properties.get("topology", {})
-        top_name = f"{t.get('type', 'qpu')}:{','.join(str(s) for s in t.get('shape', []))}"
-        where = f"DWaveSampler({child.solver.name})"
-        params = {"label": label}
-    picks, infos = {}, []
-    for blk, sub in _blocks(problem):
-        lowered = lower_constraints(sub)
-        eb = prepare(lowered, graph, top_name, seed=0 if seed is None else seed, name=blk.name,
-                     h_range=tuple(child.properties.get("h_range", H_RANGE)),
-                     j_range=tuple(child.properties.get("j_range", J_RANGE)))
-        samples = sample_embedded(lowered, eb, child, num_reads=num_reads, **params)
-        X = samples.X[:, columns_for(sub, lowered)]
-        picks[blk.name] = (blk.indices, _best(sub, X))
-        infos.append({"block": blk.name, "variables": sub.num_vars, **samples.info})
-    return picks, {"sampler": where, "blocks": infos}
+    solver = from_spec(spec, "solver", get_solver) if spec else default_spec(to, device, num_reads=num_reads,
+                                                                              block=block)
+    leaf = device_solver(solver)
+    if leaf.name not in (DEVICES[to], STANDINS[to]):
+        raise ir.QselError(f"-s {spec!r}: the innermost solver must be {DEVICES[to]} (or its stand-in "
+                           f"{STANDINS[to]}) for --to {to}, got {leaf.name}")
+    if local and hasattr(leaf, "standin"):
+        leaf = leaf.standin()
+        solver = with_leaf(solver, leaf)
+    elif not local and leaf.name != DEVICES[to]:
+        raise ir.QselError(f"-s {spec!r} runs the local stand-in {leaf.name}: add --local, or write {DEVICES[to]}")
+    return solver, leaf
 
 
-def _submit_hybrid(problem: ir.Problem, *, local: bool, solver: str | None, num_reads: int, seed: int | None,
-                   label: str) -> tuple[dict, dict]:
-    import dimod
-
-    from qsel.targets.convert import coo, to_cqm
-
-    cqm = to_cqm(problem)
-    labels = problem.labels
-    if local:
-        from dwave.samplers import SimulatedAnnealingSampler
-
-        r, c, v = coo(problem)
-        lagrange = 1.0 + float(np.abs(problem.linear).sum() + np.abs(v).sum())
-        bqm, invert = dimod.cqm_to_bqm(cqm, lagrange_multiplier=lagrange)
-        ss = SimulatedAnnealingSampler().sample(bqm, num_reads=num_reads, seed=seed)
-        X = np.array([[invert(s)[lab] for lab in labels] for s in ss.samples()], dtype=np.float64)
-        info = {"sampler": "dimod.cqm_to_bqm + SimulatedAnnealingSampler (local stand-in for LeapHybridCQMSampler)",
-                "lagrange_multiplier": lagrange}
-    else:
-        _dwave_configured(None)
-        from dwave.system import LeapHybridCQMSampler
-
-        sampler = LeapHybridCQMSampler(solver=solver) if solver else LeapHybridCQMSampler()
-        ss = sampler.sample_cqm(cqm, label=label)
-        X = np.array([[s[lab] for lab in labels] for s in ss.samples()], dtype=np.float64)
-        info = {"sampler": f"LeapHybridCQMSampler({sampler.solver.name})",
-                "problem_id": ss.info.get("problem_id")}
-    info["samples"] = int(X.shape[0])
-    info["feasible_samples"] = int(problem.feasible(X).sum()) if X.shape[0] else 0
-    return {"all": (np.arange(problem.num_vars), _best(problem, X))}, info
-
-
-def _submit_ibm(problem: ir.Problem, *, local: bool, backend_name: str | None, p: int, num_reads: int,
-                seed: int | None) -> tuple[dict, dict]:
-    from qiskit.transpiler import generate_preset_pass_manager
-
-    from qsel.targets.qaoa import counts_to_samples, fake_backend, optimise
-
-    if local:
-        backend = fake_backend(backend_name or "fake_sherbrooke")
-    else:
-        service = _ibm_service()
-        backend = service.backend(backend_name) if backend_name else service.least_busy(operational=True,
-                                                                                       simulator=False)
-    sampler = _runtime_sampler(backend)
-    if local and seed is not None:
-        try:
-            sampler.options.simulator.seed_simulator = int(seed)
-        except AttributeError:
-            pass
-    pm = generate_preset_pass_manager(backend=backend, optimization_level=1, seed_transpiler=seed or 0)
-    picks, infos = {}, []
-    for blk, sub in _blocks(problem):
-        run = optimise(sub, p=p, seed=seed)
-        isa = pm.run(run.bound())
-        t0 = time.perf_counter()
-        job = sampler.run([isa], shots=num_reads)
-        counts = job.result()[0].data.meas.get_counts()
-        X, occ = counts_to_samples(counts, run.plan)
-        picks[blk.name] = (blk.indices, _best(sub, X, occ))
-        infos.append({"block": blk.name, "variables": sub.num_vars, **run.info(), "job_id": job.job_id(),
-                      "shots": num_reads, "run_seconds": round(time.perf_counter() - t0, 3),
-                      "isa_depth": isa.depth(), "isa_two_qubit_gates": sum(1 for i in isa.data
-                                                                          if i.operation.num_qubits == 2),
-                      "distinct_samples": int(X.shape[0]),
-                      "feasible_shots": int(occ[sub.feasible(X)].sum()) if X.shape[0] else 0})
-    return picks, {"backend": backend.name, "local_testing_mode": local, "blocks": infos}
-
-
-def _runtime_sampler(backend):
-    """qiskit-ibm-runtime's Sampler (client-side executor Sampler where available, else SamplerV2)."""
-    try:
-        from qiskit_ibm_runtime.executor_sampler import Sampler
-    except ImportError:  # qiskit-ibm-runtime < 0.50
-        from qiskit_ibm_runtime import SamplerV2 as Sampler
-    return Sampler(mode=backend)
-
-
-def _blocks(problem: ir.Problem):
-    """(block, its sub-problem) for every block; a constraint spanning blocks is refused with advice."""
-    from qsel.targets.base import block_problem, blocks_of
-
-    blocks = blocks_of(problem)
-    return [(blk, block_problem(problem, blk, first=(k == 0))) for k, blk in enumerate(blocks)]
-
-
-def _best(problem: ir.Problem, X: np.ndarray, occ: np.ndarray | None = None) -> np.ndarray:
-    """Lowest-energy sample, feasible ones first."""
-    from qsel.targets.base import Samples
-
-    if X.shape[0] == 0:
-        raise ir.QselError("the solver returned no samples")
-    return Samples(X, problem.energies(X), occ).best(problem)
-
-
-# ------------------------------------------------------------------ command
 @main.command()
 @click.argument("input_path", metavar="IN")
 @click.option("--to", "to", required=True, type=click.Choice(DESTINATIONS),
               help="dwave (QPU, embedded), dwave-hybrid (Leap CQM), ibm (QAOA on IBM Quantum).")
 @click.option("-o", "--output", required=True, metavar="RESULT.json", help="Where to write the result.")
 @click.option("--local", is_flag=True, help="Use the local stand-ins (no account, no network).")
+@click.option("-s", "--solver-spec", "spec", default=None, metavar="SPEC",
+              help="Full solver spec instead of the default, e.g. 'decompose{block=100}(dwave-qpu)'.")
+@click.option("-p", "--pipeline", default="", metavar="PIPELINE", help="Passes to run first (as qsel solve).")
+@click.option("--mode", type=click.Choice(["independent", "iterate"]), default="independent", show_default=True,
+              help="Partitioned IR: blocks independently, or iterated with the others clamped (as qsel solve).")
+@click.option("--block", type=int, default=None,
+              help=f"Variables per subproblem (default: dwave {DWAVE_BLOCK}, ibm {IBM_BLOCK}).")
 @click.option("--solver", "solver", metavar="NAME", help="D-Wave solver name (default: the client's choice).")
 @click.option("--backend", "backend", metavar="NAME",
-              help="IBM backend (default: least busy; with --local a fake one, default fake_sherbrooke).")
+              help=f"IBM backend (default: least busy; with --local a fake one, default fake_sherbrooke).")
 @click.option("--topology", default="pegasus", show_default=True,
-              help="With --to dwave --local: pegasus, zephyr, chimera or family:shape.")
+              help="--to dwave: the chip's topology (pegasus, zephyr, chimera or family:shape).")
 @click.option("--p", "depth", default=2, show_default=True, help="QAOA depth for --to ibm.")
-@click.option("--num-reads", default=100, show_default=True, help="Reads (D-Wave) or shots (IBM) per block.")
-@click.option("--seed", default=None, type=int, help="Seed for the local stand-ins and the QAOA optimiser.")
+@click.option("--num-reads", default=100, show_default=True,
+              help="Reads (D-Wave) or shots (IBM) per subproblem.")
+@click.option("--seed", default=None, type=int, help="Seed (the stand-ins, decomposition, QAOA optimiser).")
+@click.option("--max-iterations", default=20, show_default=True, help="--mode iterate: most sweeps.")
 @click.option("--label", default="qsel", show_default=True, help="Problem label shown in the D-Wave dashboard.")
-def submit(input_path: str, to: str, output: str, local: bool, solver: str | None, backend: str | None,
-           topology: str, depth: int, num_reads: int, seed: int | None, label: str) -> None:
-    """Send IN to D-Wave or IBM (or their local stand-ins) and write RESULT.json."""
+def submit(input_path: str, to: str, output: str, local: bool, spec: str | None, pipeline: str, mode: str,
+           block: int | None, solver: str | None, backend: str | None, topology: str, depth: int, num_reads: int,
+           seed: int | None, max_iterations: int, label: str) -> None:
+    """Solve IN on D-Wave or IBM (or their local stand-ins) through qsel solve's composites; write RESULT.json."""
     from qsel import files
-    from qsel.result import Result
+    from qsel.passes import build
+    from qsel.targets.solve import solve_to_result
 
+    if not output.endswith(".json"):
+        raise ir.QselError(f"-o {output!r}: the result file must end in .json")
     if num_reads < 1:
         raise ir.QselError(f"--num-reads must be >= 1, got {num_reads}")
-    problem = files.load(input_path)
-    t0 = time.perf_counter()
-    if to == "dwave":
-        picks, info = _submit_dwave(problem, local=local, solver=solver, topology=topology, num_reads=num_reads,
-                                    seed=seed, label=label)
-    elif to == "dwave-hybrid":
-        picks, info = _submit_hybrid(problem, local=local, solver=solver, num_reads=num_reads, seed=seed,
-                                     label=label)
-    else:
-        picks, info = _submit_ibm(problem, local=local, backend_name=backend, p=depth, num_reads=num_reads,
-                                  seed=seed)
-    x = np.zeros(problem.num_vars)
-    for indices, best in picks.values():
-        x[indices] = best
-    submission = {"to": to, "local": local, "num_reads": num_reads, "seed": seed,
-                  "seconds": round(time.perf_counter() - t0, 3), **info}
-    result = Result.from_assignment(problem, x, solver=f"submit:{to}" + (":local" if local else ""),
-                                    submission=_jsonable(submission))
+    if block is not None and block < 2:
+        raise ir.QselError(f"--block must be at least 2, got {block}")
+    given = [f"--{name}" for name, value in (("solver", solver), ("backend", backend), ("block", block))
+             if value is not None]
+    if spec and given:
+        raise ir.QselError(f"{', '.join(given)} cannot be combined with -s: write the options inside the spec")
+    device = device_for(to, solver=solver, backend=backend, topology=topology, depth=depth, label=label)
+    run_solver, leaf = build_solver(to, local, spec, device, num_reads=num_reads, block=block)
+    if hasattr(leaf, "check"):
+        leaf.check()  # credentials present (or the fake backend exists) before any work, without network
+    build(pipeline)
+    original = files.load(input_path)
+    run = solve_to_result(original, run_solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
+                          max_iterations=max_iterations)
+    result = run.result
+    result.extra["submission"] = _submission(to, local, run_solver, leaf)
     result.save(output)
     state = "feasible" if result.feasible else f"INFEASIBLE (breaks {', '.join(result.broken_constraints)})"
-    click.echo(f"{to}{' (local)' if local else ''}: energy {result.energy:.6g}, {state}; wrote {output}", err=True)
+    click.echo(f"{output}: {to}{' (local)' if local else ''} via {run_solver.spec()}: energy {result.energy:.6g}, "
+               f"{state}, {result.extra['timings']['total']:.2f} s", err=True)
+    for note in run.solution.notes:
+        click.echo(f"qsel: note: {note}", err=True)
+
+
+def _submission(to: str, local: bool, solver, leaf) -> dict[str, Any]:
+    """What the result file says about the destination: where it ran and with which spec."""
+    out: dict[str, Any] = {"to": to, "local": local, "spec": solver.spec(), "device": leaf.spec()}
+    if local:
+        out["stand_in_for"] = DEVICES[to]
+    return out
