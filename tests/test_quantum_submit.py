@@ -228,6 +228,11 @@ def test_bad_arguments(layer, tmp_path):
     assert r.exit_code == 2 and "inside the spec" in r.output
     r = CliRunner().invoke(main, ["submit", str(layer), "--to", "dwave", "-s", "polish(local-pegasus)", "-o", out])
     assert r.exit_code == 2 and "add --local" in r.output
+    r = CliRunner().invoke(main, ["submit", str(layer), "--to", "dwave", "--local", "-s", "polish(dwave-qpu)",
+                                  "--topology", "zephyr", "-o", out])
+    assert r.exit_code == 2 and "--topology cannot be combined with -s" in r.output
+    r = CliRunner().invoke(main, ["submit", str(layer), "--to", "dwave-hybrid", "--local", "--block", "4", "-o", out])
+    assert r.exit_code == 2 and "--block does not apply" in r.output
     assert not Path(out).exists()
 
 

@@ -69,6 +69,9 @@ def default_spec(to: str, device, *, num_reads: int, block: int | None):
     from qsel.targets.decompose import DecomposeComposite
 
     if to == "dwave-hybrid":
+        if block is not None:
+            raise ir.QselError("--block does not apply to --to dwave-hybrid (the hybrid solver takes the whole "
+                               "problem); give -s 'decompose{block=...}(leap-hybrid)' to cut it anyway")
         return PolishComposite(child=device)
     limit = device.max_vars
     size = block or (min(DWAVE_BLOCK, limit) if to == "dwave" else min(IBM_BLOCK, limit))
@@ -144,8 +147,10 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
         raise ir.QselError(f"--num-reads must be >= 1, got {num_reads}")
     if block is not None and block < 2:
         raise ir.QselError(f"--block must be at least 2, got {block}")
-    given = [f"--{name}" for name, value in (("solver", solver), ("backend", backend), ("block", block))
-             if value is not None]
+    ctx = click.get_current_context()
+    given = [f"--{name}" for name, param in (("solver", "solver"), ("backend", "backend"), ("block", "block"),
+                                             ("topology", "topology"), ("p", "depth"), ("label", "label"))
+             if ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE]
     if spec and given:
         raise ir.QselError(f"{', '.join(given)} cannot be combined with -s: write the options inside the spec")
     device = device_for(to, solver=solver, backend=backend, topology=topology, depth=depth, label=label)
