@@ -1,35 +1,38 @@
-"""Solvers on a 1,000-variable neuron-selection problem from the frontend: energy gap to the best known and time.
+"""Solvers through hardware-sized pieces vs the whole layer: gap to the best energy of the run, and time.
 
-The problem: a random (untrained) ReLU MLP 32-1000-10 on a Gaussian calibration
-batch, compiled by ``qsel.frontend.compile.compile_network`` with the ``fit``
-objective (strong-lottery-ticket setting) and ``keep = 0.25``: 1,000
-variables, one dense 1,000 x 1,000 coupling block, one cardinality
-constraint sum s = 250.
+The problem (issue 9's case): a random (untrained) ReLU MLP 64-W-10
+(kaiming-uniform, seed 0) on the built-in ``digits`` training split, compiled
+with the ``fit`` objective (strong-lottery-ticket setting) at keep 25 %: W
+variables, one dense W x W coupling block, one cardinality constraint.
 
-Runs (every energy is the compiled IR's objective, the constraint checked
-natively; solvers that need penalties get ``lower-constraints{penalty=auto}``
-as ``qsel solve`` does):
+Every run solves that IR through ``qsel.targets.solve.solve_to_result`` (the
+path ``qsel solve`` takes) with a solver spec:
 
-* ``sa``, ``tabu``: the whole problem, penalised.
-* ``partition + iterate``: ``partition{max-vars=100}`` (the cardinality split
-  into per-block budgets), then tabu / sa per block, other blocks clamped,
-  sweeps until no block improves.
-* ``qaoa`` on 12-variable blocks: ``partition{max-vars=12}``, QAOA per block
-  (XY mixer keeps each block's budget), blocks independent — when the qaoa
-  solver is available (``qsel.targets.registry.get_solver("qaoa")``).
-* baselines in the same run: greedy forward selection (``qsel.baselines``) and
-  the best of 1,000 random feasible masks.
+* ``tabu``, ``sa`` — the whole layer, default options (constraint lowered to a
+  penalty, samples polished).
+* ``decompose(tabu)`` — the large-neighbourhood search through subproblems of
+  at most 177 variables (a Pegasus clique), tabu on each.
+* ``decompose(local-pegasus)`` — the same with every subproblem minor-embedded
+  onto the real Pegasus P16 graph (the D-Wave stand-in).
+* ``decompose{block=20,time-limit=...}(qaoa)`` — 20-variable subproblems on a
+  simulated QAOA circuit (``--qaoa``; minutes).
+* ``partition 177 + iterate, tabu`` — the fixed partition way (budgets split
+  per block), for reference.
+* baselines in the same run: greedy forward selection and the best of 1,000
+  random feasible masks.
 
 The gap is (E - E_best) / |E_best| with E_best the lowest feasible energy any
-run found. A second table times the ``exact`` solver's split-bit enumeration
-against the plain vectorised baseline (``Problem.energies`` over every
-assignment in chunks of 2^16 rows) on dense blocks of 20 and 22 variables.
-Usage: ``python bench/solvers.py [--quick] [--no-qaoa]``.
+run found; time is also given as a ratio to whole-layer tabu's. Medians over
+``--repeats`` seeds. A second table times the ``exact`` solver's split-bit
+enumeration against the plain vectorised baseline (``Problem.energies`` over
+every assignment in chunks of 2^16 rows) on dense blocks of 20 and 22 variables. Usage: ``python bench/solvers.py [--width 1024]
+[--repeats 3] [--qaoa] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
@@ -37,59 +40,40 @@ import numpy as np
 
 from qsel import ir
 from qsel.frontend.compile import CompileOptions, compile_network
-from qsel.frontend.network import Layer, Network
-from qsel.passes.mapping import restore
+from qsel.frontend.data import load_dataset
+from qsel.frontend.init import init_network
 from qsel.targets.base import from_spec
-from qsel.targets.emit import run_pipeline
 from qsel.targets.registry import get_solver
-from qsel.targets.solve import solve
+from qsel.targets.solve import solve_to_result
 
 
-def neuron_problem(hidden: int = 1000, inputs: int = 32, outputs: int = 10, samples: int = 256,
-                   keep: float = 0.25, seed: int = 0) -> ir.Problem:
-    rng = np.random.default_rng(seed)
-    net = Network([
-        Layer("fc1", "dense", rng.normal(size=(hidden, inputs)) / np.sqrt(inputs), rng.normal(size=hidden) * 0.1,
-              "relu"),
-        Layer("fc2", "dense", rng.normal(size=(outputs, hidden)) / np.sqrt(hidden), np.zeros(outputs), "identity"),
-    ], (inputs,), "classification", metadata={"trained": False})
-    X = rng.normal(size=(samples, inputs))
-    y = rng.integers(0, outputs, size=samples)
-    return compile_network(net, X, y, CompileOptions(objective="fit", keep=keep))
+def digits_problem(width: int, keep: float = 0.25, seed: int = 0) -> ir.Problem:
+    net = init_network([64, width, 10], seed=seed)
+    data = load_dataset("digits", "train")
+    return compile_network(net, data.X, data.y, CompileOptions(objective="fit", keep=keep))
 
 
-def run(problem: ir.Problem, label: str, solver_spec: str, pipeline: str, mode: str, num_reads: int,
-        seed: int = 0) -> dict:
-    solver = from_spec(solver_spec, "solver", get_solver)
+def run(problem: ir.Problem, spec: str, *, pipeline: str = "", mode: str = "independent", seed: int = 0,
+        num_reads: int = 100) -> tuple[float, bool, float]:
+    solver = from_spec(spec, "solver", get_solver)
     t0 = time.perf_counter()
-    p, _ = run_pipeline(problem, pipeline) if pipeline else (problem, {})
-    if p.constraints and not solver.handles_constraints:
-        p, _ = run_pipeline(p, "lower-constraints{penalty=auto,spanning=lower}")
-    sol = solve(p, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=10)
-    x = restore(problem, p, sol.x[None, :].astype(float))[0]
-    return {"run": label, "energy": problem.energy(x), "feasible": bool(problem.feasible(x[None])[0]),
-            "seconds": time.perf_counter() - t0, "iterations": len(sol.iterations) - 1,
-            "blocks": len(sol.blocks)}
+    r = solve_to_result(problem, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed)
+    x = np.array([r.result.assignment[lab] for lab in problem.labels], dtype=np.float64)
+    return problem.energy(x), bool(problem.feasible(x[None])[0]), time.perf_counter() - t0
 
 
-def baselines(problem: ir.Problem, seed: int = 0) -> list[dict]:
+def baselines(problem: ir.Problem, seed: int = 0) -> list[tuple[str, float, float]]:
     from qsel import baselines as bl
 
-    out = []
     t0 = time.perf_counter()
-    x = bl.solve(problem, "greedy")
-    out.append({"run": "greedy (baseline)", "energy": problem.energy(x), "feasible": bool(problem.feasible(x[None])[0]),
-                "seconds": time.perf_counter() - t0, "iterations": 0, "blocks": 1})
-    t0 = time.perf_counter()
+    greedy = problem.energy(bl.solve(problem, "greedy"))
+    t_greedy = time.perf_counter() - t0
     rng = np.random.default_rng(seed)
     n, k = problem.num_vars, int(problem.constraints[0].rhs)
     X = np.zeros((1000, n))
     for r in range(1000):
         X[r, rng.choice(n, size=k, replace=False)] = 1
-    E = problem.energies(X)
-    out.append({"run": "best of 1,000 random (baseline)", "energy": float(E.min()), "feasible": True,
-                "seconds": time.perf_counter() - t0, "iterations": 0, "blocks": 1})
-    return out
+    return [("greedy (baseline)", greedy, t_greedy), ("best of 1,000 random (baseline)", float(problem.energies(X).min()), 0.0)]
 
 
 def exact_table(sizes=(20, 22)) -> None:
@@ -114,54 +98,50 @@ def exact_table(sizes=(20, 22)) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="300 variables, shorter runs (a smoke test)")
-    ap.add_argument("--no-qaoa", action="store_true", help="skip the QAOA run")
+    ap.add_argument("--width", type=int, default=1024, help="hidden units (variables)")
+    ap.add_argument("--repeats", type=int, default=3, help="seeds per method (medians are printed)")
+    ap.add_argument("--qaoa", action="store_true", help="also run decompose{block=20}(qaoa) (minutes)")
+    ap.add_argument("--qaoa-seconds", type=float, default=480.0, help="time limit of the QAOA decomposition")
+    ap.add_argument("--quick", action="store_true", help="width 256, one repeat (a smoke test)")
     args = ap.parse_args(argv)
-    hidden = 300 if args.quick else 1000
+    width, repeats = (256, 1) if args.quick else (args.width, args.repeats)
     t0 = time.perf_counter()
-    problem = neuron_problem(hidden=hidden)
-    print(f"problem: {problem.num_vars} variables, {problem.num_couplings()} couplings, "
-          f"constraint {problem.constraints[0].label} {problem.constraints[0].sense.value} "
-          f"{problem.constraints[0].rhs:g} (compiled in {time.perf_counter() - t0:.2f} s)", flush=True)
-    block = 60 if args.quick else 100
+    problem = digits_problem(width)
+    print(f"problem: random 64-{width}-10 on digits, fit, keep 25 %: {problem.num_vars} variables, "
+          f"{problem.num_couplings()} couplings, {problem.constraints[0].label} == {problem.constraints[0].rhs:g} "
+          f"(compiled in {time.perf_counter() - t0:.2f} s)", flush=True)
     plan = [
-        ("sa (whole, penalised)", "sa{num-sweeps=1000}", "", "independent", 8),
-        ("tabu (whole, penalised)", "tabu{timeout=1000}", "", "independent", 4),
-        (f"partition {block} + iterate, tabu", "tabu{timeout=100}", f"partition{{max-vars={block}}}", "iterate", 4),
-        (f"partition {block} + iterate, sa", "sa{num-sweeps=500}", f"partition{{max-vars={block}}}", "iterate", 8),
-        (f"partition {block} independent, tabu", "tabu{timeout=100}", f"partition{{max-vars={block}}}",
-         "independent", 4),
+        ("tabu (whole layer, default)", "tabu", "", "independent"),
+        ("sa (whole layer, default)", "sa", "", "independent"),
+        ("decompose(tabu), blocks <= 177", "decompose(tabu)", "", "independent"),
+        ("decompose(local-pegasus), blocks <= 177", "decompose(local-pegasus)", "", "independent"),
+        ("partition 177 + iterate, tabu", "tabu", "partition{max-vars=177}", "iterate"),
     ]
-    if args.quick:
-        plan = [(a, b.replace("timeout=1000", "timeout=200"), c, d, e) for a, b, c, d, e in plan]
-    rows = baselines(problem)
-    for label, spec, pipe, mode, reads in plan:
-        rows.append(run(problem, label, spec, pipe, mode, reads))
-        print(f"  done: {label} ({rows[-1]['seconds']:.1f} s)", flush=True)
-    qaoa_note = ""
-    if args.no_qaoa:
-        qaoa_note = "qaoa: skipped (--no-qaoa)"
-    else:
-        try:
-            get_solver("qaoa")
-        except Exception as exc:  # not written yet, or its dependencies are missing
-            qaoa_note = f"qaoa: not available yet ({type(exc).__name__}: {exc})"
-        else:
-            rows.append(run(problem, "partition 12 + qaoa (independent)", "qaoa{p=1,maxiter=40}",
-                            "partition{max-vars=12}", "independent", 256))
-            print(f"  done: qaoa ({rows[-1]['seconds']:.1f} s)", flush=True)
-    feasible = [r["energy"] for r in rows if r["feasible"]]
-    best = min(feasible) if feasible else min(r["energy"] for r in rows)
+    if args.qaoa:
+        plan.append(("decompose(qaoa), blocks <= 20", f"decompose{{block=20,time-limit={args.qaoa_seconds:g}}}(qaoa)",
+                     "", "independent"))
+    rows: list[dict] = []
+    for label, spec, pipe, mode in plan:
+        reps = 1 if "qaoa" in spec else repeats
+        res = [run(problem, spec, pipeline=pipe, mode=mode, seed=s) for s in range(reps)]
+        rows.append({"run": label, "spec": spec + (f" -p '{pipe}' --mode {mode}" if pipe else ""),
+                     "energies": [e for e, _, _ in res], "feasible": all(f for _, f, _ in res),
+                     "seconds": statistics.median(t for _, _, t in res)})
+        print(f"  done: {label}: {', '.join(f'{e:.6g}' for e, _, _ in res)} ({rows[-1]['seconds']:.1f} s median)",
+              flush=True)
+    for label, e, t in baselines(problem):
+        rows.append({"run": label, "spec": "", "energies": [e], "feasible": True, "seconds": t})
+    best = min(min(r["energies"]) for r in rows if r["feasible"])
+    t_tabu = rows[0]["seconds"]
     print()
-    print("| run | energy | gap to best | feasible | blocks | iterations | seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | spec | median energy | median gap to best | worst gap | feasible | median s | time / whole tabu |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        gap = (r["energy"] - best) / abs(best) if best else r["energy"] - best
-        print(f"| {r['run']} | {r['energy']:.6g} | {100 * gap:.2f} % | {r['feasible']} | {r['blocks']} | "
-              f"{r['iterations']} | {r['seconds']:.1f} |")
-    print(f"\nbest known (lowest feasible energy of this run): {best:.6g}")
-    if qaoa_note:
-        print(qaoa_note)
+        gaps = [(e - best) / abs(best) for e in r["energies"]]
+        print(f"| {r['run']} | `{r['spec']}` | {statistics.median(r['energies']):.6g} | "
+              f"{100 * statistics.median(gaps):.2f} % | {100 * max(gaps):.2f} % | {r['feasible']} | "
+              f"{r['seconds']:.1f} | {r['seconds'] / t_tabu:.2f}x |")
+    print(f"\nbest known (lowest feasible energy of this run): {best:.6g}; repeats: {repeats} seeds")
     exact_table((18, 20) if args.quick else (20, 22))
     return 0
 

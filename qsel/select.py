@@ -31,13 +31,14 @@ from qsel.result import Result
 
 BASELINES = ("random", "magnitude", "greedy", "exact")
 MODE = "iterate"  # partitioned IR: re-solve blocks with the others clamped; same as independent for one block
+SOLVE_PIPELINE = "canonicalize"  # what the decomposition solves: the compiled problem, constraints native
 
 
 @dataclass
 class SelectConfig:
     options: CompileOptions
     target: str = "dimod-bqm"
-    solver: str = "tabu"
+    solver: str = "decompose(tabu)"
     pipeline: str | None = None  # None: the target's default pipeline
     num_reads: int = 100
     seed: int = 0
@@ -90,13 +91,51 @@ def _row(method: str, keep: float | None, network: Network, calib: Dataset, test
     return Row(method, keep, acc, loss, objective, result.energy, result.feasible, seconds, kept)
 
 
-def _solver_callback(config: SelectConfig, solver) -> Callable[[ir.Problem], np.ndarray]:
-    """Sequential schedule: each layer's problem goes through the target pipeline and the solver."""
+def solve_plan(config: SelectConfig, num_vars: int) -> tuple[Any, str]:
+    """(solver, pipeline) that select solves with.
+
+    The emitted files follow the target's pipeline (hardware-sized blocks for a device). Solving goes through
+    the decomposition instead, on the compiled problem with its constraints native, so that hardware-sized
+    pieces still give a selection of the whole layer: a solver spec that is not already a composite is
+    wrapped as ``decompose{block=B}(SOLVER)`` when the target cuts blocks of B variables (its ``partition``
+    pass) or the solver takes fewer variables than the problem has; any other spec (``tabu``: whole-layer
+    tabu, ``decompose{...}(...)``) runs as written, with the target's pipeline when it was asked for."""
+    from qsel.targets.base import from_spec
+    from qsel.targets.composites import Composite
+    from qsel.targets.decompose import DecomposeComposite
+    from qsel.targets.registry import get_solver
+
+    solver = from_spec(config.solver, "solver", get_solver)
+    if isinstance(solver, Composite):
+        return solver, SOLVE_PIPELINE if config.pipeline is None else config.pipeline
+    limits = [b for b in (target_block_size(config.target), solver.max_vars) if b]
+    if limits and min(limits) < num_vars:
+        return DecomposeComposite(child=solver, block=min(limits)), \
+            SOLVE_PIPELINE if config.pipeline is None else config.pipeline
+    return solver, _pipeline(config)
+
+
+def target_block_size(target_spec: str) -> int | None:
+    """max-vars of the ``partition`` pass in the target's default pipeline (None: the target takes it whole)."""
+    from qsel.passes.pipeline import build
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_target
+
+    target = from_spec(target_spec, "target", get_target)
+    for p in build(type(target).default_pipeline):
+        if p.name == "partition":
+            return int(getattr(p, "max_vars"))
+    return None
+
+
+def _solver_callback(config: SelectConfig) -> Callable[[ir.Problem], np.ndarray]:
+    """Sequential schedule: each layer's problem is solved as :func:`solve_plan` says."""
     from qsel.targets.solve import solve_to_result
 
     def solve_layer(p: ir.Problem) -> np.ndarray:
-        run = solve_to_result(p, solver, pipeline=_pipeline(config), mode=MODE,
-                              num_reads=config.num_reads, seed=config.seed)
+        solver, pipeline = solve_plan(config, p.num_vars)
+        run = solve_to_result(p, solver, pipeline=pipeline, mode=MODE, num_reads=config.num_reads,
+                              seed=config.seed)
         return np.array([run.result.assignment[label] for label in p.labels], dtype=np.float64)
 
     return solve_layer
@@ -112,13 +151,12 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
              metadata: dict, progress: Callable[[str], None] | None = None) -> tuple[ir.Problem, Result, dict]:
     """compile -> pipeline -> (emit) -> solve -> result, for one keep setting."""
     from qsel.targets.base import from_spec
-    from qsel.targets.registry import get_solver, get_target
+    from qsel.targets.registry import get_target
     from qsel.targets.solve import solve_to_result
 
     timings: dict[str, float] = {}
-    solver = from_spec(config.solver, "solver", get_solver)
     t = time.perf_counter()
-    cb = _solver_callback(config, solver) if config.options.schedule == "sequential" else None
+    cb = _solver_callback(config) if config.options.schedule == "sequential" else None
     problem = compile_network(network, calib.X, calib.y, config.options, solver=cb, metadata=metadata,
                               progress=None if progress is None else (lambda layer: progress(f"compile {layer}")))
     timings["compile"] = time.perf_counter() - t
@@ -132,6 +170,7 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
         emit(problem, target, outdir / "target", pipeline=config.pipeline)
         timings["emit"] = time.perf_counter() - t
     t = time.perf_counter()
+    solver, pipeline = solve_plan(config, problem.num_vars)
     if config.options.schedule == "sequential":
         x = chosen_assignment(problem)
         result = Result.from_assignment(problem, x, f"{solver.spec()} (sequential, in the loop)")
@@ -143,7 +182,7 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
             if progress:
                 progress(f"{solver.name}: {solves[0]} block solve(s)")
 
-        run = solve_to_result(problem, solver, pipeline=_pipeline(config), mode=MODE,
+        run = solve_to_result(problem, solver, pipeline=pipeline, mode=MODE,
                               num_reads=config.num_reads, seed=config.seed, progress=block_done)
         result = run.result
     timings["solve"] = time.perf_counter() - t
@@ -177,7 +216,7 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
     timings.update(stage)
     result.save(outdir / "result.json")
     keep = config.options.keep
-    rows = [_row(f"qsel ({config.solver})", keep, network, calib, test, result, problem, stage["solve"])]
+    rows = [_row(f"qsel ({result.solver})", keep, network, calib, test, result, problem, stage["solve"])]
     t = time.perf_counter()
     _apply(network, result, outdir, model_path)
     timings["apply"] = time.perf_counter() - t
@@ -202,7 +241,7 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
                 progress(f"sweep keep={k}")
             cfg = replace(config, options=replace(config.options, keep=k, keep_count=None))
             p, res, st = run_qsel(network, calib, cfg, None, metadata)
-            sweep_rows.append(_row(f"qsel ({config.solver})", k, network, calib, test, res, p, st["solve"]))
+            sweep_rows.append(_row(f"qsel ({res.solver})", k, network, calib, test, res, p, st["solve"]))
             for method in config.baselines:
                 if method == "exact" and not exact_possible(p):
                     continue

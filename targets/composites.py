@@ -85,6 +85,13 @@ class LowerComposite(Composite):
     description: ClassVar[str] = ("constraints -> penalties for a child that cannot enforce them "
                                   "(lower-constraints{penalty=auto}); samples mapped back by label")
 
+    penalty_scale: float = 1.0  # P = scale * the provably sufficient auto penalty (< 1: softer, polish repairs)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (np.isfinite(self.penalty_scale) and self.penalty_scale > 0):
+            raise ValueError(f"penalty-scale must be a finite number > 0, got {self.penalty_scale}")
+
     @property
     def handles_constraints(self) -> bool:  # type: ignore[override]
         return True
@@ -101,6 +108,9 @@ class LowerComposite(Composite):
             return child.sample(problem, num_reads=num_reads, seed=seed)
         t0 = time.perf_counter()
         lowered = lower_constraints(problem.replace(partitions=()))
+        if self.penalty_scale != 1.0 and lowered.metadata.get("penalties"):
+            P = self.penalty_scale * max(lowered.metadata["penalties"].values())
+            lowered = lower_constraints(problem.replace(partitions=()), f"lower-constraints{{penalty={P!r}}}")
         t_lower = time.perf_counter() - t0
         s = child.sample(lowered, num_reads=num_reads, seed=seed)
         X = np.asarray(s.X, dtype=np.float64)[:, columns_for(problem, lowered)] if len(s.energies) else \
@@ -150,10 +160,11 @@ def is_composite(solver: Solver, name: str) -> bool:
     return False
 
 
-def adapt(solver: Solver, problem: ir.Problem) -> Solver:
-    """The solver every solving path runs for ``problem`` (see the module docstring)."""
+def adapt(solver: Solver, problem: ir.Problem, penalty_scale: float = 1.0) -> Solver:
+    """The solver every solving path runs for ``problem`` (see the module docstring); ``penalty_scale`` is
+    the ``lower`` composite's, when one is added."""
     if problem.constraints and not solver.handles_constraints:
-        return PolishComposite(child=LowerComposite(child=solver))
+        return PolishComposite(child=LowerComposite(child=solver, penalty_scale=penalty_scale))
     if not problem.constraints and cardinality_groups(problem) and not is_composite(solver, "polish") \
             and not is_composite(solver, "decompose"):
         return PolishComposite(child=solver)

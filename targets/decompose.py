@@ -29,7 +29,12 @@ QAOA circuit) still yields a near-optimal selection of a 1,000+-unit layer:
    *equal* the whole problem's energy (``ir.clamp``'s folding, done from f in
    O(n |B|) instead of O(n^2)).
 4. **Solve** it with the child (wrapped by :func:`composites.adapt`: lowered
-   and polished when the child cannot enforce constraints).
+   and polished when the child cannot enforce constraints). The penalty is
+   ``penalty-scale`` (0.2) times the provably sufficient auto penalty: the
+   polish repairs every sample's count anyway, and a penalty that dwarfs the
+   objective leaves an annealer (simulated or on Pegasus) no resolution for
+   the objective; measured on a 256-unit layer, scale 1 gave subproblem
+   answers that never beat the current state on the Pegasus stand-in.
 5. **Accept** the child's best feasible sample if it lowers the whole energy
    (exact change from the fields), then descend by swaps on the whole problem.
    While whole passes find nothing the child is asked for more reads
@@ -84,6 +89,7 @@ class DecomposeComposite(Composite):
     batch: int = 2  # disjoint subproblems built from the same state (solved in parallel with workers > 1)
     workers: int = 0  # processes solving a batch (0: one per core, at most batch; 1: this process)
     warm_start: str = "greedy"  # greedy | zeros
+    penalty_scale: float = 0.2  # a child that needs penalties gets lower{penalty-scale=...} (polish repairs)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,6 +103,8 @@ class DecomposeComposite(Composite):
             raise ValueError(f"workers must be >= 0 (0: one per core), got {self.workers}")
         if self.patience < 0 or self.time_limit < 0:
             raise ValueError("patience and time-limit must be >= 0 (0: automatic / no limit)")
+        if not (np.isfinite(self.penalty_scale) and self.penalty_scale > 0):
+            raise ValueError(f"penalty-scale must be a finite number > 0, got {self.penalty_scale}")
         if self.warm_start not in ("greedy", "zeros"):
             raise ValueError(f"warm-start must be greedy or zeros, got {self.warm_start!r}")
 
@@ -329,7 +337,7 @@ class Search:
                     seed = None if self.seed is None else (int(self.seed) * 7919 + subproblems + k) % (2**31 - 1)
                     reads = opts.reads << min(3, stale // pass_len)  # more reads while passes find nothing
                     sub = self.subproblem(x, f, B)
-                    tasks.append((adapt(self.child, sub), sub, reads, seed))
+                    tasks.append((adapt(self.child, sub, opts.penalty_scale), sub, reads, seed))
                 improved = False
                 for B, part, (rows, info, seconds) in zip(blocks, parts, pool.map(_solve_one, tasks)):
                     subproblems += 1

@@ -31,8 +31,9 @@ def _floats(text: str | None, what: str) -> tuple[float, ...]:
 @_compile_options
 @click.option("-t", "--target", default="dimod-bqm", show_default=True, metavar="NAME[{opts}]",
               help="Target whose pipeline and files the problem goes through (see `qsel targets`).")
-@click.option("-s", "--solver", default="tabu", show_default=True, metavar="NAME[{opts}]",
-              help="Solver: exact, sa, tabu, steepest, local-pegasus, qaoa, openqaoa.")
+@click.option("-s", "--solver", default="decompose(tabu)", show_default=True, metavar="NAME[{opts}]",
+              help="Solver spec, composites nest: decompose(tabu), tabu, sa, local-pegasus, qaoa, ... "
+                   "(a device-sized solver or target is run as decompose{block=B}(SOLVER)).")
 @click.option("-p", "--pipeline", default=None, metavar="PIPELINE", help="Override the target's default pipeline.")
 @click.option("--baselines", default="random,magnitude,greedy,exact", show_default=True,
               help="Baselines to compare with (exact only where every block has <= 20 variables).")

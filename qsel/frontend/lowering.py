@@ -58,6 +58,30 @@ class Terms:
         return np.einsum("si,ij,sj->s", s, self.Q, s) - 2.0 * s @ self.r + self.const
 
 
+GRAM_TILE = 4096
+
+
+def gram(A: np.ndarray, tile: int = GRAM_TILE) -> np.ndarray:
+    """A^T A (n x n) in column tiles: A_I^T A_I (syrk) on the diagonal, A_I^T A_J (gemm) above it, mirrored.
+
+    One syrk over the whole of A is the same arithmetic, but the OpenBLAS that numpy wheels bundle
+    (0.3.31) crashes with a segmentation fault on it at n = 16,384 (m = 2,048); tiles of 4,096 columns stay
+    clear of that and cost the same flops (only the upper tiles are computed)."""
+    n = A.shape[1]
+    if n <= tile:
+        return A.T @ A
+    G = np.empty((n, n), dtype=np.result_type(A.dtype, np.float64))
+    for a in range(0, n, tile):
+        ia = slice(a, min(a + tile, n))
+        Aa = A[:, ia]
+        G[ia, ia] = Aa.T @ Aa
+        for b in range(a + tile, n, tile):
+            ib = slice(b, min(b + tile, n))
+            G[ia, ib] = Aa.T @ A[:, ib]
+            G[ib, ia] = G[ia, ib].T
+    return G
+
+
 def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> Terms:
     """Units = columns of A (m x n) feeding a dense layer with weight W (k x n); target T (m x k).
 
@@ -65,7 +89,7 @@ def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> T
     r_i = sum_j (A^T A/m)_ij (W^T W)_ij = (Q 1)_i and ||T||^2/m = 1^T Q 1, so no
     O(m n k) product is needed at all: the two GEMMs are the whole cost."""
     m = A.shape[0]
-    Q = A.T @ A  # syrk: numpy recognises A.T @ A
+    Q = gram(A)
     Q *= 1.0 / m
     Q *= W.T @ W
     if T is None:
@@ -78,7 +102,7 @@ def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> T
 def edge_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray) -> list[Terms]:
     """One problem per output unit k of a dense layer (input A: m x n, weight W: k x n, target T: m x k)."""
     m = A.shape[0]
-    G = A.T @ A / m
+    G = gram(A) / m
     AT = A.T @ T / m  # n x k
     out = []
     for k in range(W.shape[0]):
