@@ -151,6 +151,16 @@ def _solver_name(sampler: Any) -> str:
     return str(getattr(solver, "name", None) or type(sampler).__name__)
 
 
+class _CliqueOfTopology:
+    """``dwave-qpu``'s ``max_vars``: the largest clique its ``topology`` holds (computed once per topology, cached
+    on disk by minorminer); read on the class (listings), the default topology's."""
+
+    def __get__(self, obj: Any, owner: type) -> int:
+        from .embedding import largest_clique
+
+        return largest_clique(obj.topology if obj is not None else "pegasus")
+
+
 @dataclass(frozen=True)
 class DWaveQPUSolver(Solver):
     """A D-Wave QPU through DWaveSampler: each block embedded onto the chip's working graph with the code of
@@ -182,12 +192,7 @@ class DWaveQPUSolver(Solver):
         if self.postprocess not in ("none", "steepest", "swap"):
             raise ValueError(f"postprocess must be swap, steepest or none, got {self.postprocess!r}")
 
-    @property
-    def max_vars(self) -> int:  # type: ignore[override]
-        """The largest clique ``topology`` holds (computed once per topology, cached on disk by minorminer)."""
-        from .embedding import largest_clique
-
-        return largest_clique(self.topology)
+    max_vars = _CliqueOfTopology()  # type: ignore[assignment]
 
     def check(self) -> None:
         """Credentials present (no network): raise a QselError saying what to do otherwise."""
