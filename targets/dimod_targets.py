@@ -40,6 +40,7 @@ import numpy as np
 from qsel import ir
 
 from .base import Block, Target
+from .bqm_file import write_bqm_file
 from .convert import coo, to_bqm, to_cqm
 from .manifest import BlockEntry
 
@@ -87,17 +88,17 @@ class DimodBQMTarget(Target):
     format: Literal["bqm", "coo"] = "bqm"
 
     def emit_block(self, block: Block, sub: ir.Problem, outdir: Path, stem: str) -> BlockEntry:
-        bqm = to_bqm(sub, check=False)
-        info = {"variables": sub.num_vars, "interactions": int(bqm.num_interactions), "vartype": "BINARY"}
         if self.format == "coo":
             fname = f"{stem}.coo"
             with ir.atomic_write(outdir / fname, "w") as fh:
                 fh.write(coo_text(sub, block.name))
+            info = {"variables": sub.num_vars, "interactions": int(to_bqm(sub, check=False).num_interactions),
+                    "vartype": "BINARY"}
             return BlockEntry(block.name, fname, "coo", sub.labels, offset=float(sub.offset), scale=1.0,
                               run=_RUN_COO, extra=info)
         fname = f"{stem}.bqm"
-        with bqm.to_file() as fh:
-            write_bytes(outdir / fname, fh.read())
+        interactions = write_bqm_file(sub, outdir / fname)  # dimod's bytes, streamed (see bqm_file)
+        info = {"variables": sub.num_vars, "interactions": interactions, "vartype": "BINARY"}
         return BlockEntry(block.name, fname, "dimod-bqm", sub.labels, offset=0.0, scale=1.0, run=_RUN_BQM,
                           extra={**info, "file_offset": float(sub.offset)})
 
