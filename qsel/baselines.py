@@ -58,10 +58,15 @@ def blocks_of(problem: ir.Problem) -> list[Block]:
 
 
 def sub_problem(problem: ir.Problem, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(h, S) of the block: linear biases and the symmetric coupling matrix among idx (others at 0)."""
-    sub = ir.restrict(problem.replace(constraints=(), partitions=()), idx)
-    U = sub.to_dense_upper()
-    return sub.linear.copy(), U + U.T
+    """(h, S) of the block: linear biases and the symmetric coupling matrix among idx (others at 0).
+
+    S is built in place (:class:`qsel.targets.postprocess.QuadraticForm`): one n x n array, no temporaries."""
+    from qsel.targets.postprocess import QuadraticForm
+
+    whole = idx.shape[0] == problem.num_vars and np.array_equal(idx, np.arange(problem.num_vars))
+    sub = problem if whole else ir.restrict(problem.replace(constraints=(), partitions=()), idx)
+    qf = QuadraticForm.from_problem(sub)
+    return qf.h, qf.S
 
 
 def greedy_block(h: np.ndarray, S: np.ndarray, count: int | None) -> np.ndarray:

@@ -78,7 +78,8 @@ class DecomposeComposite(Composite):
 
     name: ClassVar[str] = "decompose"
     description: ClassVar[str] = ("large-neighbourhood search through hardware-sized subproblems: greedy warm "
-                                  "start, energy-impact blocks, the rest clamped, count-preserving moves")
+                                  "start, energy-impact seeds with their most strongly coupled variables, the "
+                                  "rest clamped, count-preserving moves")
 
     block: int = 0  # variables per subproblem (0: the child's limit, at most 177)
     strategy: str = "energy"  # energy | random | partition

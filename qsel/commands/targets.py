@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 import time
 
@@ -166,6 +168,8 @@ def list_targets() -> None:
             extra = ""
             if kind == "targets":
                 extra = f"\n  {'':<14} pipeline: {cls.default_pipeline}"
+            elif any(f.metadata.get("child") for f in dataclasses.fields(cls)):
+                extra = f"; composite: {name}{{...}}(SOLVER)"
             else:
                 limits = [f"max {cls.max_vars} variables/block" if cls.max_vars else "",
                           "enforces constraints" if cls.handles_constraints else ""]
