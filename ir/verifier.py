@@ -66,9 +66,10 @@ def check(problem: Problem) -> list[str]:
             continue
         if np.unique(block.index).shape[0] != block.size:
             out.append(f"{where}: a variable appears twice")
-        if not np.all(np.isfinite(m)):
+        finite, upper = matrix_checks(m)
+        if not finite:
             out.append(f"{where}: matrix has NaN or Inf entries")
-        if np.any(np.tril(m) != 0):
+        if not upper:
             out.append(f"{where}: matrix must be strictly upper triangular (diagonal and lower part zero)")
 
     sp = problem.sparse
@@ -141,3 +142,18 @@ def _finite(arr: np.ndarray, what: str, labels: list[str], out: list[str]) -> No
     if np.any(bad):
         i = int(np.argmax(bad))
         out.append(f"{what} of {labels[i]!r} is {arr[i]} (must be finite)")
+
+
+def matrix_checks(m: np.ndarray, tile_entries: int = 1 << 22) -> tuple[bool, bool]:
+    """(all entries finite, strictly upper triangular), in row tiles: no n x n boolean or tril temporaries."""
+    finite, upper = True, True
+    b = m.shape[0]
+    tile = max(1, tile_entries // max(b, 1))
+    for r0 in range(0, b, tile):
+        rows = m[r0:r0 + tile]
+        finite = finite and bool(np.isfinite(rows).all())
+        # row r0 + k must be zero in columns 0 .. r0 + k
+        upper = upper and not np.any(np.tril(rows, r0) != 0)
+        if not (finite or upper):
+            break
+    return finite, upper

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsel.ir import Constraint, Couplings, DenseBlock, Partition, Problem
+from qsel.ir.verifier import matrix_checks
 
 from .base import PropertySet, TransformationPass
 
@@ -73,10 +74,10 @@ class Canonicalize(TransformationPass):
 def _sorted_block(block: DenseBlock, linear: np.ndarray) -> DenseBlock:
     """Sort the block's variables; fold a diagonal into ``linear`` and a lower triangle upward."""
     m = block.matrix
+    if not np.any(np.diff(block.index) < 0) and matrix_checks(m)[1]:
+        return block  # already canonical: checked in row tiles, no n x n temporaries
     diag = np.diag(m)
     lower = np.tril(m, -1)
-    if not (np.any(np.diff(block.index) < 0) or np.any(diag) or np.any(lower)):
-        return block
     np.add.at(linear, block.index, diag)
     upper = np.triu(m, 1) + lower.T  # same x^T U x for binary x once the diagonal is moved out
     order = np.argsort(block.index, kind="stable")

@@ -266,6 +266,26 @@ def _slack_weights(S: int) -> np.ndarray:
     return np.array(w + [float(S - (2 ** (m - 1) - 1))])
 
 
+def _add_upper_outer(M: np.ndarray, pos: np.ndarray, a: np.ndarray, scale: float,
+                     tile_entries: int = 1 << 22) -> None:
+    """In place: M[pos_k, pos_l] += scale * a_k * a_l for every k < l (``pos`` sorted ascending, so this is
+    M's strict upper triangle). Row tiles of at most ``tile_entries`` entries, slices where ``pos`` is a
+    contiguous range: no len(pos)^2 temporaries (np.outer + np.triu + a fancy-indexed copy took three
+    2 GB arrays on a 16,384-unit layer)."""
+    n = pos.size
+    contiguous = n > 0 and int(pos[-1]) - int(pos[0]) == n - 1
+    cols = slice(int(pos[0]), int(pos[-1]) + 1) if contiguous else pos
+    tile = max(1, tile_entries // max(n, 1))
+    for t0 in range(0, n, tile):
+        t1 = min(t0 + tile, n)
+        block = scale * np.outer(a[t0:t1], a)
+        block[np.arange(t1 - t0)[:, None] >= np.arange(n)[None, :] - t0] = 0.0  # keep l > k only
+        if contiguous:
+            M[int(pos[t0]):int(pos[t0]) + (t1 - t0), cols] += block
+        else:
+            M[np.ix_(pos[t0:t1], pos)] += block
+
+
 class _Builder:
     """Accumulates penalty terms and slack variables on a copy of the problem's arrays."""
 
@@ -325,8 +345,7 @@ class _Builder:
                     self.blocks[bi] = DenseBlock(block.index, block.matrix.copy())
                     self.copied.add(bi)
                 order = np.argsort(local)
-                ls, as_ = local[order], a[order]
-                self.blocks[bi].matrix[np.ix_(ls, ls)] += np.triu(2 * P * np.outer(as_, as_), 1)
+                _add_upper_outer(self.blocks[bi].matrix, local[order], a[order], 2 * P)
                 return
         self.new_blocks.append(DenseBlock(idx, np.triu(2 * P * np.outer(a, a), 1)))  # idx sorted (np.unique)
 
