@@ -82,9 +82,9 @@ class DecomposeComposite(Composite):
                                   "rest clamped, count-preserving moves")
 
     block: int = 0  # variables per subproblem (0: the child's limit, at most 177)
-    strategy: str = "energy"  # energy | random | partition
+    strategy: str = "energy"  # energy | coupled | random | partition
     reads: int = 10  # reads asked of the child per subproblem
-    patience: int = 0  # subproblems without improvement before stopping (0: two passes over the problem)
+    patience: int = 0  # subproblems without improvement before stopping (0: four passes over the problem)
     time_limit: float = 0.0  # seconds (0: none)
     max_subproblems: int = 2000
     batch: int = 2  # disjoint subproblems built from the same state (solved in parallel with workers > 1)
