@@ -7,6 +7,7 @@ import numpy as np
 from qsel import ir
 
 _MAX_PIXELS = 1024
+_TILE_ENTRIES = 1 << 22
 
 
 def coupling_image(problem: ir.Problem) -> np.ndarray:
@@ -16,9 +17,12 @@ def coupling_image(problem: ir.Problem) -> np.ndarray:
     size = -(-n // step)
     img = np.zeros((size, size))
     for block in problem.dense:
-        rows, cols = np.nonzero(block.matrix)
-        vals = np.abs(block.matrix[rows, cols])
-        np.maximum.at(img, (block.index[rows] // step, block.index[cols] // step), vals)
+        tile = max(1, _TILE_ENTRIES // max(block.size, 1))  # row tiles: no n^2 index arrays on a large layer
+        for r0 in range(0, block.size, tile):
+            part = block.matrix[r0:r0 + tile]
+            rows, cols = np.nonzero(part)
+            vals = np.abs(part[rows, cols])
+            np.maximum.at(img, (block.index[rows + r0] // step, block.index[cols] // step), vals)
     sp = problem.sparse
     np.maximum.at(img, (sp.rows // step, sp.cols // step), np.abs(sp.vals))
     return np.maximum(img, img.T)

@@ -143,15 +143,41 @@ def _number(v: Any) -> bool:
 
 def cross_couplings(problem: ir.Problem, index_sets: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray,
                                                                                        np.ndarray]:
-    """(rows, cols, vals) in IR indices of the couplings J_ij whose ends lie in different blocks (or in none)."""
-    from .convert import coo
+    """(rows, cols, vals) in IR indices of the couplings J_ij whose ends lie in different blocks (or in none).
 
+    Dense blocks are scanned in row tiles, so a large layer never expands into n^2 index arrays (a pair
+    stored by several terms is summed into one coupling); one block holding every variable has none."""
     owner = np.full(problem.num_vars, -1, dtype=np.int64)
     for b, idx in enumerate(index_sets):
         owner[np.asarray(idx, dtype=np.int64)] = b
-    r, c, v = coo(problem)
-    cut = owner[r] != owner[c]
-    return r[cut], c[cut], v[cut]
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    if not problem.num_vars or (owner[0] >= 0 and np.all(owner == owner[0])):
+        return empty
+    rows, cols, vals = [empty[0]], [empty[1]], [empty[2]]
+    for block in problem.dense:
+        o = owner[block.index]
+        tile = max(1, _TILE_ENTRIES // max(block.size, 1))
+        for r0 in range(0, block.size, tile):
+            m = block.matrix[r0:r0 + tile]
+            i, j = np.nonzero((m != 0) & (o[r0:r0 + tile, None] != o[None, :]))
+            rows.append(block.index[i + r0])
+            cols.append(block.index[j])
+            vals.append(m[i, j])
+    sp = problem.sparse
+    cut = (sp.vals != 0) & (owner[sp.rows] != owner[sp.cols])
+    rows.append(sp.rows[cut].astype(np.int64))
+    cols.append(sp.cols[cut].astype(np.int64))
+    vals.append(sp.vals[cut])
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    r, c = np.minimum(r, c), np.maximum(r, c)
+    n = problem.num_vars
+    keys, inverse = np.unique(r * n + c, return_inverse=True)  # a pair stored by several terms: one coupling
+    summed = np.bincount(inverse.ravel(), weights=v, minlength=keys.size)
+    keep = summed != 0
+    return keys[keep] // n, keys[keep] % n, summed[keep]
+
+
+_TILE_ENTRIES = 1 << 22
 
 
 @dataclass
