@@ -98,7 +98,8 @@ def solve_plan(config: SelectConfig, num_vars: int) -> tuple[Any, str]:
     the decomposition instead, on the compiled problem with its constraints native, so that hardware-sized
     pieces still give a selection of the whole layer: a solver spec that is not already a composite is
     wrapped as ``decompose{block=B}(SOLVER)`` when the target cuts blocks of B variables (its ``partition``
-    pass) or the solver takes fewer variables than the problem has; any other spec (``tabu``: whole-layer
+    pass), or the solver takes at most B variables and either the problem is larger or the solver needs
+    penalties; any other spec (``tabu``: whole-layer
     tabu, ``decompose{...}(...)``) runs as written, with the target's pipeline when it was asked for."""
     from qsel.targets.base import from_spec
     from qsel.targets.composites import Composite
@@ -108,8 +109,11 @@ def solve_plan(config: SelectConfig, num_vars: int) -> tuple[Any, str]:
     solver = from_spec(config.solver, "solver", get_solver)
     if isinstance(solver, Composite):
         return solver, SOLVE_PIPELINE if config.pipeline is None else config.pipeline
-    limits = [b for b in (target_block_size(config.target), solver.max_vars) if b]
-    if limits and min(limits) < num_vars:
+    cut = target_block_size(config.target)
+    limits = [b for b in (cut, solver.max_vars) if b]
+    # a device-sized solver runs inside the decomposition even when one block holds the problem (greedy warm
+    # start; its answer is kept only when better); an exact or native-constraint solver that fits runs as is
+    if limits and (cut or min(limits) < num_vars or not solver.handles_constraints):
         return DecomposeComposite(child=solver, block=min(limits)), \
             SOLVE_PIPELINE if config.pipeline is None else config.pipeline
     return solver, _pipeline(config)
