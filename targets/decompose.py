@@ -86,11 +86,13 @@ class DecomposeComposite(Composite):
     reads: int = 10  # reads asked of the child per subproblem
     patience: int = 0  # subproblems without improvement before stopping (0: four passes over the problem)
     time_limit: float = 0.0  # seconds (0: none)
-    max_subproblems: int = 2000
+    max_subproblems: int = 0  # 0: no limit
     batch: int = 2  # disjoint subproblems built from the same state (solved in parallel with workers > 1)
     workers: int = 0  # processes solving a batch (0: one per core, at most batch; 1: this process)
     warm_start: str = "greedy"  # greedy | zeros
     penalty_scale: float = 0.2  # a child that needs penalties gets lower{penalty-scale=...} (polish repairs)
+    accept: str = "improve"  # improve | anneal (worse answers too, Metropolis, over time-limit/max-subproblems)
+    temperature: float = 1.0  # anneal: T0 = temperature x the median energy rise of rejected answers
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -98,14 +100,20 @@ class DecomposeComposite(Composite):
             raise ValueError(f"block must be 0 (automatic) or at least 2 variables, got {self.block}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.reads < 1 or self.batch < 1 or self.max_subproblems < 1:
-            raise ValueError("reads, batch and max-subproblems must be at least 1")
+        if self.reads < 1 or self.batch < 1 or self.max_subproblems < 0:
+            raise ValueError("reads and batch must be at least 1, max-subproblems >= 0 (0: no limit)")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0 (0: one per core), got {self.workers}")
         if self.patience < 0 or self.time_limit < 0:
             raise ValueError("patience and time-limit must be >= 0 (0: automatic / no limit)")
         if not (np.isfinite(self.penalty_scale) and self.penalty_scale > 0):
             raise ValueError(f"penalty-scale must be a finite number > 0, got {self.penalty_scale}")
+        if self.accept not in ("improve", "anneal"):
+            raise ValueError(f"accept must be improve or anneal, got {self.accept!r}")
+        if self.accept == "anneal" and not (self.time_limit or self.max_subproblems):
+            raise ValueError("accept=anneal cools over a budget: give time-limit=SECONDS or max-subproblems=N")
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
         if self.warm_start not in ("greedy", "zeros"):
             raise ValueError(f"warm-start must be greedy or zeros, got {self.warm_start!r}")
 
@@ -253,10 +261,19 @@ class Search:
         return ir.Problem(self.problem.variables.take(B), h, offset,
                           (ir.DenseBlock(np.arange(B.size, dtype=np.int64), upper),), constraints=tuple(cons))
 
-    def best_change(self, x: np.ndarray, f: np.ndarray, B: np.ndarray,
-                    rows: np.ndarray) -> tuple[float, np.ndarray] | None:
+    def progress(self, t_start: float, subproblems: int) -> float:
+        """How far along the schedule the search is, in [0, 1]: time over ``time-limit`` or subproblems over
+        ``max-subproblems``, whichever is further."""
+        done = subproblems / self.opts.max_subproblems if self.opts.max_subproblems else 0.0
+        if self.opts.time_limit:
+            done = max(done, (time.perf_counter() - t_start) / self.opts.time_limit)
+        return min(1.0, done)
+
+    def best_change(self, x: np.ndarray, f: np.ndarray, B: np.ndarray, rows: np.ndarray,
+                    differ: bool = False) -> tuple[float, np.ndarray] | None:
         """(energy change, values) of the best of the child's first rows that keeps every group's count,
-        scored exactly against the current x (another subproblem of the batch may have moved since)."""
+        scored exactly against the current x (another subproblem of the batch may have moved since);
+        ``differ``: only rows that change something."""
         grouped = self.group_of[B] >= 0
         codes = self.group_of[B][grouped]
         ngroups = len(self.moves.groups)
@@ -264,6 +281,8 @@ class Search:
         best: tuple[float, np.ndarray] | None = None
         for row in rows[:8]:
             y = row.astype(np.float64)
+            if differ and np.array_equal(y, x[B]):
+                continue
             if not np.array_equal(np.bincount(codes, weights=y[grouped], minlength=ngroups), before):
                 continue
             d = self.qf.change(f, B, x[B], y)
@@ -300,6 +319,9 @@ class Search:
         if n_movable <= self.size and opts.strategy != "partition":
             patience = 1  # one subproblem holds every movable variable
         tol = self.qf.tolerance()
+        anneal = opts.accept == "anneal"
+        rises: list[float] = []  # energy rises of the answers not taken (anneal: the temperature's scale)
+        best_x, best_e = x.copy(), self.energy
         subproblems = accepted = stale = 0
         solver_seconds = 0.0
         iterations = [{"iteration": 0, "energy": start_energy, "violation": start_violation,
@@ -313,7 +335,7 @@ class Search:
             workers = 1
         with executor_for(workers) as pool:
             while True:
-                if subproblems >= opts.max_subproblems:
+                if opts.max_subproblems and subproblems >= opts.max_subproblems:
                     stop = "max-subproblems"
                     break
                 if opts.time_limit and time.perf_counter() - t_start >= opts.time_limit:
@@ -321,7 +343,8 @@ class Search:
                     break
                 taken = ~self.movable
                 blocks, parts = [], []
-                for _ in range(min(opts.batch, opts.max_subproblems - subproblems)):
+                for _ in range(min(opts.batch, opts.max_subproblems - subproblems) if opts.max_subproblems
+                               else opts.batch):
                     part = self.cursor % len(self.partitions) if self.partitions else -1
                     B = self.pick(x, f, taken)
                     if B.size < 1 or (B.size < 2 and opts.strategy != "partition"):
@@ -344,8 +367,13 @@ class Search:
                     subproblems += 1
                     solver_seconds += seconds
                     last_info = info
-                    change = self.best_change(x, f, B, rows)
+                    change = self.best_change(x, f, B, rows, differ=anneal)
                     ok = change is not None and change[0] < -tol
+                    if anneal and change is not None and not ok:
+                        rises.append(max(change[0], 0.0))
+                        T = opts.temperature * float(np.median(rises[-256:])) * (1.0 - self.progress(
+                            t_start, subproblems))
+                        ok = T > 0 and self.rng.random() < math.exp(-max(change[0], 0.0) / T)
                     if ok:
                         y = change[1]
                         delta = y - x[B]
@@ -375,13 +403,18 @@ class Search:
                     self.energy = self.qf.energy(x)
                     if opts.strategy == "energy":
                         self.seed_pos = self.seeds.size  # re-rank by the new fields
-                if stale >= patience:
+                    if self.energy < best_e - tol:
+                        best_x, best_e = x.copy(), self.energy
+                if stale >= patience and not anneal:
                     break
+        if anneal and best_e < self.qf.energy(x) - tol:
+            x = best_x
         self.energy = self.qf.energy(x)
         if subproblems % pass_len:
             iterations.append({"iteration": len(iterations), "energy": self.energy, "violation": 0.0,
                                "accepted_blocks": pass_accepted, "seconds": time.perf_counter() - t_pass})
-        report = {"block": self.size, "strategy": opts.strategy, "batch": opts.batch, "workers": workers,
+        report = {"block": self.size, "strategy": opts.strategy, "accept": opts.accept, "batch": opts.batch,
+                  "workers": workers,
                   "subproblems": subproblems, "accepted": accepted, "stop": stop,
                   "start_energy": start_energy, "after_descent": descended, "energy": self.energy,
                   "solver_seconds": round(solver_seconds, 4), "seconds": round(time.perf_counter() - t_start, 4),

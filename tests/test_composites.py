@@ -174,3 +174,15 @@ def test_executors_keep_the_order_of_tasks():
         assert ex.map(abs, [-t for t in tasks]) == tasks
     with ProcessExecutor(2) as ex:
         assert ex.map(abs, [-t for t in tasks]) == tasks
+
+
+def test_anneal_acceptance_needs_a_budget_and_never_returns_worse_than_its_start():
+    with pytest.raises(ir.QselError, match="accept=anneal cools over a budget"):
+        spec("decompose{accept=anneal}(exact)")
+    p = selection_problem(60, 15, 10)
+    s = spec("decompose{block=8,accept=anneal,max-subproblems=120}(exact)").sample(p, seed=2)
+    report = s.info["decompose"]
+    assert p.feasible(s.X).all() and report["subproblems"] == 120 and report["accept"] == "anneal"
+    assert s.energies[0] <= report["after_descent"] + 1e-12
+    again = spec("decompose{block=8,accept=anneal,max-subproblems=120}(exact)").sample(p, seed=2)
+    np.testing.assert_array_equal(s.X, again.X)
