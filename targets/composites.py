@@ -27,7 +27,6 @@ problem (already lowered by a pass) as ``polish(SOLVER)``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -66,9 +65,6 @@ class Composite(Solver):
                                f"e.g. {self.name}(tabu)")
         return self.child
 
-    def with_child(self, child: Solver) -> "Composite":
-        return dataclasses.replace(self, child=child)
-
 
 def record_time(samples: Samples, name: str, seconds: float, **extra: Any) -> Samples:
     """Add this composite's seconds (and any extra facts) to ``info["composites"][name]``."""
@@ -85,7 +81,9 @@ class LowerComposite(Composite):
     description: ClassVar[str] = ("constraints -> penalties for a child that cannot enforce them "
                                   "(lower-constraints{penalty=auto}); samples mapped back by label")
 
-    penalty_scale: float = 1.0  # P = scale * the provably sufficient auto penalty (< 1: softer, polish repairs)
+    # P = scale * the provably sufficient auto penalty (the largest one, for every constraint of the block);
+    # below 1 the ground state may break a count, which the polish composite repairs
+    penalty_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -95,10 +93,6 @@ class LowerComposite(Composite):
     @property
     def handles_constraints(self) -> bool:  # type: ignore[override]
         return True
-
-    @property
-    def max_vars(self) -> int | None:  # type: ignore[override]
-        return self.require_child().max_vars
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         from .embedding import columns_for, lower_constraints
