@@ -83,7 +83,7 @@ class DecomposeComposite(Composite):
 
     block: int = 0  # variables per subproblem (0: the child's limit, at most 177)
     strategy: str = "energy"  # energy | coupled | random | partition
-    reads: int = 10  # reads asked of the child per subproblem
+    reads: int = 4  # reads asked of the child per subproblem (doubled while passes find nothing, at most 8x)
     patience: int = 0  # subproblems without improvement before stopping (0: four passes over the problem)
     time_limit: float = 0.0  # seconds (0: none)
     max_subproblems: int = 0  # 0: no limit
