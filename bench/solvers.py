@@ -12,8 +12,9 @@ path ``qsel solve`` takes) with a solver spec:
   penalty, samples polished).
 * ``decompose(tabu)`` — the large-neighbourhood search through subproblems of
   at most 177 variables (a Pegasus clique), tabu on each.
-* ``decompose(local-pegasus)`` — the same with every subproblem minor-embedded
-  onto the real Pegasus P16 graph (the D-Wave stand-in).
+* ``decompose{reads=10}(local-pegasus)`` — the same with every subproblem
+  minor-embedded onto the real Pegasus P16 graph (the D-Wave stand-in), 10
+  reads per subproblem as ``qsel select`` asks of an annealer.
 * ``decompose{block=12,accept=anneal,time-limit=...}(qaoa)`` — 12-qubit
   subproblems on a simulated QAOA circuit, block answers accepted with a
   cooling Metropolis rule (``--qaoa``; minutes), and the same with ``exact``
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         ("tabu (whole layer, default)", "tabu", "", "independent"),
         ("sa (whole layer, default)", "sa", "", "independent"),
         ("decompose(tabu), blocks <= 177", "decompose(tabu)", "", "independent"),
-        ("decompose(local-pegasus), blocks <= 177", "decompose(local-pegasus)", "", "independent"),
+        ("decompose(local-pegasus), blocks <= 177", "decompose{reads=10}(local-pegasus)", "", "independent"),
         ("partition 177 + iterate, tabu", "tabu", "partition{max-vars=177}", "iterate"),
     ]
     plan.append(("decompose(exact), blocks of 12, anneal",
