@@ -29,6 +29,8 @@ SOLVERS: dict[str, str] = {
     "lower": "qsel.targets.composites:LowerComposite",
     "polish": "qsel.targets.composites:PolishComposite",
     "decompose": "qsel.targets.decompose:DecomposeComposite",
+    "embed": "qsel.targets.embed:EmbedComposite",
+    "pegasus-sim": "qsel.targets.embed:PegasusSimSolver",
     "dwave-qpu": "qsel.targets.remote:DWaveQPUSolver",
     "leap-hybrid": "qsel.targets.remote:LeapHybridSolver",
     "local-hybrid": "qsel.targets.remote:LocalHybridSolver",
