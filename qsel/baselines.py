@@ -70,18 +70,14 @@ def sub_problem(problem: ir.Problem, idx: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def greedy_block(h: np.ndarray, S: np.ndarray, count: int | None) -> np.ndarray:
+    """Forward selection (:func:`qsel.targets.postprocess.greedy_start`): K units by smallest gain, or, with
+    no count, units while the best gain is negative."""
+    from qsel.targets.postprocess import MoveSet, QuadraticForm, greedy_start
+
     n = h.shape[0]
-    x = np.zeros(n)
-    gain = h.copy()
-    steps = count if count is not None else n
-    for _ in range(steps):
-        gain_free = np.where(x == 0, gain, np.inf)
-        i = int(np.argmin(gain_free))
-        if count is None and gain_free[i] >= 0:
-            break
-        x[i] = 1.0
-        gain += S[i]
-    return x
+    every = np.arange(n, dtype=np.int64)
+    moves = MoveSet([(every, count)], np.zeros(0, np.int64)) if count is not None else MoveSet([], every)
+    return greedy_start(QuadraticForm(h, S, 0.0), moves)
 
 
 def exact_block(h: np.ndarray, S: np.ndarray, count: int | None, sense: str = "==") -> np.ndarray:

@@ -88,3 +88,15 @@ def scale_of(problem: ir.Problem) -> float:
     """Sum of absolute coefficients: the natural yardstick for rounding differences in energies."""
     return (abs(problem.offset) + float(np.abs(problem.linear).sum())
             + sum(float(np.abs(b.matrix).sum()) for b in problem.dense) + float(np.abs(problem.sparse.vals).sum()))
+
+
+def assert_swap_optimal(problem: ir.Problem, X: np.ndarray, tol: float) -> None:
+    """No single exchange of a kept unit (x_i = 1) for a dropped one (x_j = 0) lowers any row's energy."""
+    for x in np.atleast_2d(X):
+        on, off = np.flatnonzero(x == 1), np.flatnonzero(x == 0)
+        e = problem.energy(x)
+        for i in on:
+            for j in off:
+                y = x.copy()
+                y[i], y[j] = 0, 1
+                assert problem.energy(y) >= e - tol, (i, j)
