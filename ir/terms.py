@@ -13,6 +13,7 @@ verifier insists that the diagonal and the lower triangle are zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -55,6 +56,17 @@ class DenseBlock:
         """sum_{a<b} M[a,b] x_a x_b for each row of X: one GEMM, ((X_B M) * X_B).sum(1)."""
         xb = self.columns(X)
         return np.einsum("sb,sb->s", xb @ self.matrix, xb)
+
+
+TILE_ENTRIES = 1 << 22  # entries of one row tile (32 MB of float64)
+
+
+def row_tiles(matrix: np.ndarray, entries: int = TILE_ENTRIES) -> Iterator[tuple[int, np.ndarray]]:
+    """(r0, matrix[r0:r0 + t]) for consecutive tiles of rows, t * columns <= ``entries``: a large layer's
+    matrix is scanned without n x n temporaries (masks, index arrays, copies)."""
+    tile = max(1, entries // max(matrix.shape[1] if matrix.ndim > 1 else 1, 1))
+    for r0 in range(0, matrix.shape[0], tile):
+        yield r0, matrix[r0:r0 + tile]
 
 
 def split_diagonal(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

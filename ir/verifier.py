@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import VerificationError
 from .problem import Problem
+from .terms import row_tiles
 
 
 def check(problem: Problem) -> list[str]:
@@ -144,13 +145,10 @@ def _finite(arr: np.ndarray, what: str, labels: list[str], out: list[str]) -> No
         out.append(f"{what} of {labels[i]!r} is {arr[i]} (must be finite)")
 
 
-def matrix_checks(m: np.ndarray, tile_entries: int = 1 << 22) -> tuple[bool, bool]:
+def matrix_checks(m: np.ndarray) -> tuple[bool, bool]:
     """(all entries finite, strictly upper triangular), in row tiles: no n x n boolean or tril temporaries."""
     finite, upper = True, True
-    b = m.shape[0]
-    tile = max(1, tile_entries // max(b, 1))
-    for r0 in range(0, b, tile):
-        rows = m[r0:r0 + tile]
+    for r0, rows in row_tiles(m):
         finite = finite and bool(np.isfinite(rows).all())
         # row r0 + k must be zero in columns 0 .. r0 + k
         upper = upper and not np.any(np.tril(rows, r0) != 0)

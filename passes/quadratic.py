@@ -15,6 +15,7 @@ from scipy import sparse as sp
 from scipy.sparse import csgraph
 
 from qsel.ir import Couplings, DenseBlock, Problem
+from qsel.ir.terms import row_tiles
 
 
 def storage_overlaps(problem: Problem) -> bool:
@@ -85,9 +86,6 @@ def coupling_range(problem: Problem) -> tuple[float, float]:
     return min(float(p.min()) for p in parts), max(float(p.max()) for p in parts)
 
 
-_TILE_ENTRIES = 1 << 22  # matrix entries per row tile (32 MB of float64)
-
-
 def field_ranges(problem: Problem, owner: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Range [lo_i, hi_i] of the local field phi_i(x) = h_i + sum_j J_ij x_j over all x.
 
@@ -101,16 +99,15 @@ def field_ranges(problem: Problem, owner: np.ndarray | None = None) -> tuple[np.
         b = block.size
         up, down = np.zeros(b), np.zeros(b)  # per block position: sum of positive / negative couplings
         o = owner[block.index] if owner is not None else None
-        tile = max(1, _TILE_ENTRIES // max(b, 1))  # row tiles: no b x b temporaries on a large layer
-        for r0 in range(0, b, tile):
-            m = block.matrix[r0:r0 + tile]
+        for r0, m in row_tiles(block.matrix):  # no b x b temporaries on a large layer
+            t = slice(r0, r0 + m.shape[0])
             if o is not None:
-                m = np.where(o[r0:r0 + tile, None] == o[None, :], m, 0.0)
+                m = np.where(o[t, None] == o[None, :], m, 0.0)
             pos = np.maximum(m, 0.0)
             neg = m - pos
-            up[r0:r0 + tile] += pos.sum(axis=1)
+            up[t] += pos.sum(axis=1)
             up += pos.sum(axis=0)
-            down[r0:r0 + tile] += neg.sum(axis=1)
+            down[t] += neg.sum(axis=1)
             down += neg.sum(axis=0)
         np.add.at(hi, block.index, up)
         np.add.at(lo, block.index, down)

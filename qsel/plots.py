@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from qsel import ir
+from qsel.ir.terms import row_tiles
 
 _MAX_PIXELS = 1024
-_TILE_ENTRIES = 1 << 22
 
 
 def coupling_image(problem: ir.Problem) -> np.ndarray:
@@ -17,9 +17,7 @@ def coupling_image(problem: ir.Problem) -> np.ndarray:
     size = -(-n // step)
     img = np.zeros((size, size))
     for block in problem.dense:
-        tile = max(1, _TILE_ENTRIES // max(block.size, 1))  # row tiles: no n^2 index arrays on a large layer
-        for r0 in range(0, block.size, tile):
-            part = block.matrix[r0:r0 + tile]
+        for r0, part in row_tiles(block.matrix):  # no n^2 index arrays on a large layer
             rows, cols = np.nonzero(part)
             vals = np.abs(part[rows, cols])
             np.maximum.at(img, (block.index[rows + r0] // step, block.index[cols] // step), vals)

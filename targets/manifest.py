@@ -47,6 +47,7 @@ import numpy as np
 
 from qsel import ir
 from qsel.ir.jsonfile import read_document, write_json
+from qsel.ir.terms import row_tiles
 
 FORMAT = "qsel-manifest"
 VERSION = 1
@@ -156,10 +157,8 @@ def cross_couplings(problem: ir.Problem, index_sets: Sequence[np.ndarray]) -> tu
     rows, cols, vals = [empty[0]], [empty[1]], [empty[2]]
     for block in problem.dense:
         o = owner[block.index]
-        tile = max(1, _TILE_ENTRIES // max(block.size, 1))
-        for r0 in range(0, block.size, tile):
-            m = block.matrix[r0:r0 + tile]
-            i, j = np.nonzero((m != 0) & (o[r0:r0 + tile, None] != o[None, :]))
+        for r0, m in row_tiles(block.matrix):
+            i, j = np.nonzero((m != 0) & (o[r0:r0 + m.shape[0], None] != o[None, :]))
             rows.append(block.index[i + r0])
             cols.append(block.index[j])
             vals.append(m[i, j])
@@ -175,9 +174,6 @@ def cross_couplings(problem: ir.Problem, index_sets: Sequence[np.ndarray]) -> tu
     summed = np.bincount(inverse.ravel(), weights=v, minlength=keys.size)
     keep = summed != 0
     return keys[keep] // n, keys[keep] % n, summed[keep]
-
-
-_TILE_ENTRIES = 1 << 22
 
 
 @dataclass
