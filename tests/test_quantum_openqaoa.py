@@ -7,9 +7,9 @@ the error says how to make it."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 from itertools import product
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,15 +25,22 @@ def random_block(n: int, seed: int) -> ir.Problem:
                                        offset=float(rng.normal()))
 
 
-def test_the_default_interpreter_is_the_repos_venv(monkeypatch):
+def test_the_default_interpreter_is_the_checkouts_venv(monkeypatch, tmp_path):
+    # where the installed package says its checkout is (stood in for by tmp_path), not where this file lies
     monkeypatch.delenv(OQ.ENV_VAR, raising=False)
-    root = Path(__file__).resolve().parent.parent
-    want = root / ".venv-openqaoa" / "bin" / "python"
-    if want.exists():
-        assert OQ.openqaoa_python() == want
-    else:
-        with pytest.raises(ir.QselError, match=r"\.venv-openqaoa not found.*make openqaoa-env"):
-            OQ.openqaoa_python()
+    monkeypatch.setattr(OQ, "repo_root", lambda: tmp_path)
+    with pytest.raises(ir.QselError, match=r"\.venv-openqaoa not found.*make openqaoa-env"):
+        OQ.openqaoa_python()
+    want = tmp_path / ".venv-openqaoa" / "bin" / "python"
+    want.parent.mkdir(parents=True)
+    want.write_text("")
+    assert OQ.openqaoa_python() == want
+
+
+def test_make_openqaoa_env_builds_the_venv_the_package_looks_for():
+    makefile = (OQ.repo_root() / "Makefile").read_text()
+    assert re.search(r"^OQ_VENV\s*:=\s*\.venv-openqaoa\s*$", makefile, re.M), "Makefile's OQ_VENV moved"
+    assert (OQ.repo_root() / "targets" / "openqaoa.py").samefile(OQ.__file__)
 
 
 def test_a_missing_override_says_how_to_fix_it(monkeypatch, tmp_path):
