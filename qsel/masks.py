@@ -37,24 +37,73 @@ class LayerMask:
 
     @classmethod
     def from_json(cls, layer: str, d: dict, where: str) -> "LayerMask":
-        try:
-            gran = d["granularity"]
-            keep = np.asarray(d["keep"], dtype=np.int64)
-            if gran == "edge":
-                shape = tuple(int(v) for v in d["shape"])
-                mask = np.zeros(shape)
-                if keep.size:
-                    if keep.ndim != 2 or keep.shape[1] != 2:
-                        raise ValueError("edge 'keep' must be a list of [output, input] pairs")
-                    mask[keep[:, 0], keep[:, 1]] = 1.0
-            elif gran in ("neuron", "channel"):
-                mask = np.zeros(int(d["units"]))
-                mask[keep] = 1.0
-            else:
-                raise ValueError(f"unknown granularity {gran!r}")
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ir.QselError(f"{where}: mask for layer {layer!r} is malformed ({exc})") from None
+        """Read one layer's mask; every ``keep`` entry must be an in-range index (no negative ones, which numpy
+        would wrap to the last units), listed once, and at least one unit (or edge) must stay."""
+        head = f"{where}: mask for layer {layer!r}"
+        if not isinstance(d, dict):
+            raise ir.QselError(f"{head} must be an object with 'granularity' and 'keep'")
+        gran = d.get("granularity")
+        if gran not in ("neuron", "channel", "edge"):
+            raise ir.QselError(f"{head}: unknown granularity {gran!r} (neuron, channel or edge)")
+        if gran == "edge":
+            shape = _size_list(d.get("shape"), 2, f"{head}: 'shape'")
+            keep = _index_rows(d.get("keep"), shape, f"{head}: 'keep'")
+            mask = np.zeros(shape)
+            mask[keep[:, 0], keep[:, 1]] = 1.0
+        else:
+            (units,) = _size_list([d.get("units")], 1, f"{head}: 'units'")
+            keep = _index_rows(d.get("keep"), (units,), f"{head}: 'keep'")
+            mask = np.zeros(units)
+            mask[keep[:, 0]] = 1.0
         return cls(layer, gran, mask)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _size_list(value: object, dims: int, what: str) -> tuple[int, ...]:
+    """``dims`` positive integers (a mask's shape), or a QselError naming ``what``."""
+    if not isinstance(value, (list, tuple)) or len(value) != dims or not all(_is_int(v) and v > 0 for v in value):
+        raise ir.QselError(f"{what} must be {'a positive integer' if dims == 1 else f'{dims} positive integers'}, "
+                           f"got {value[0] if dims == 1 and isinstance(value, list) else value!r}")
+    return tuple(int(v) for v in value)
+
+
+def _index_rows(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """The kept indices as a (k, len(shape)) int64 array: each entry an integer (a pair for edges) inside
+    ``shape``, none twice, at least one; else a QselError naming the first bad entry. Checked on arrays; only
+    the error message walks the list."""
+    if not isinstance(value, list):
+        raise ir.QselError(f"{what} must be a list of indices")
+    if not value:
+        raise ir.QselError(f"{what} is empty: a layer must keep at least one unit")
+    dims = len(shape)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # ragged pairs
+        arr = np.zeros(0)
+    if arr.dtype.kind not in "iu" or arr.shape != ((len(value), dims) if dims > 1 else (len(value),)):
+        kind = "an [output, input] pair of integers" if dims > 1 else "an integer index"
+        for k, entry in enumerate(value):
+            items = entry if dims > 1 and isinstance(entry, list) else [entry]
+            if len(items) != dims or not all(_is_int(v) for v in items):
+                raise ir.QselError(f"{what}[{k}] = {entry!r} is not {kind}")
+        raise ir.QselError(f"{what} must hold {kind} per entry")
+    rows = arr.astype(np.int64).reshape(len(value), dims)
+    bad = np.flatnonzero(((rows < 0) | (rows >= np.asarray(shape))).any(axis=1))
+    if bad.size:
+        k = int(bad[0])
+        ranges = ", ".join(f"0..{n - 1}" for n in shape)
+        why = "negative indices are not allowed" if (rows[k] < 0).any() else f"the mask has shape {shape}"
+        raise ir.QselError(f"{what}[{k}] = {value[k]!r} is out of range ({ranges}: {why})")
+    flat = np.ravel_multi_index(tuple(rows.T), shape)
+    order = np.argsort(flat, kind="stable")
+    twice = np.flatnonzero(flat[order][1:] == flat[order][:-1])
+    if twice.size:
+        k = int(order[twice[0] + 1])
+        raise ir.QselError(f"{what}[{k}] = {value[k]!r} is listed twice")
+    return rows
 
 
 @dataclass
@@ -104,7 +153,8 @@ class Selection:
         masks: dict[str, LayerMask] = {}
         grans = ir.Granularity.codes()
         for code, name in enumerate(layer_names):
-            sel = (layer == code) & (unit >= 0)
+            # generic variables (discrete-weight bits, qsel.frontend.discrete) are no keep-masks
+            sel = (layer == code) & (unit >= 0) & (gran != ir.Granularity.GENERIC.code)
             if not np.any(sel):
                 continue
             g = grans[int(gran[sel][0])]

@@ -5,7 +5,15 @@
      "assignment": {"fc1.n0": 1, ...},          # by IR label
      "energy": 0.123, "feasible": true, "broken_constraints": [],
      "solver": "greedy", "compile": {...the IR's metadata: source, calibration, objective, layers...},
+     "fingerprints": {"model": "sha256:...", "ir": "sha256:..."},
      ...any further fields a solver adds (timings, energy distribution)}
+
+``fingerprints`` (:mod:`qsel.fingerprints`): ``model`` is the fingerprint of
+the network's weights the IR was compiled from (None for an IR not compiled by
+qsel, or compiled before fingerprints existed), ``ir`` that of the IR whose
+assignment this is (None for a result composed without ``--ir``). ``apply``,
+``eval`` and ``compose`` refuse a result or IR from another model unless
+``--force``.
 
 Feasibility covers the IR's own constraints *and* the original constraints a
 penalty pass lowered (``metadata["lowered_constraints"]``), each reported by
@@ -43,13 +51,17 @@ class Result:
     compile: dict
     broken_constraints: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    fingerprints: dict[str, str | None] = field(default_factory=dict)  # model, ir (see the module docstring)
 
     @classmethod
     def from_assignment(cls, problem: ir.Problem, x: np.ndarray, solver: str, *, energy: Any = COMPUTE,
                         **extra: Any) -> "Result":
         """Decode ``x`` (0/1 over ``problem``'s variables) into masks and check every constraint by label.
 
-        ``energy`` overrides the IR energy (a float, or None for unknown: a term-free skeleton problem)."""
+        ``energy`` overrides the IR energy (a float, or None for unknown: a term-free skeleton problem, whose
+        metadata says ``skeleton``: then no IR fingerprint is recorded)."""
+        from qsel.fingerprints import result_fingerprints
+
         x = np.asarray(x, dtype=np.float64)
         meta = {k: problem.metadata[k] for k in ("source", "calibration", "objective", "layers")
                 if k in problem.metadata}
@@ -72,13 +84,14 @@ class Result:
             compile=meta,
             broken_constraints=broken,
             extra=computed,
+            fingerprints=result_fingerprints(problem, with_ir=not problem.metadata.get("skeleton")),
         )
 
     def to_json(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "masks": self.selection.to_json(),
                 "assignment": self.assignment, "energy": self.energy, "feasible": self.feasible,
                 "broken_constraints": self.broken_constraints, "solver": self.solver, "compile": self.compile,
-                **self.extra}
+                "fingerprints": self.fingerprints, **self.extra}
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_json())
@@ -90,7 +103,12 @@ class Result:
         if "masks" not in d:
             raise ir.QselError(f"{where}: missing 'masks'")
         known = {"format", "version", "masks", "assignment", "energy", "feasible", "broken_constraints", "solver",
-                 "compile"}
+                 "compile", "fingerprints"}
+        fps = d.get("fingerprints", {})
+        if not isinstance(fps, dict) or not all(isinstance(v, str) or v is None for v in fps.values()):
+            raise ir.QselError(f"{where}: 'fingerprints' must map 'model' and 'ir' to strings or null")
+        if not isinstance(d.get("compile", {}), dict):
+            raise ir.QselError(f"{where}: 'compile' must be an object")
         return cls(
             selection=Selection.from_json(d["masks"], where),
             assignment=dict(d.get("assignment", {})),
@@ -100,6 +118,7 @@ class Result:
             compile=dict(d.get("compile", {})),
             broken_constraints=list(d.get("broken_constraints", [])),
             extra={k: v for k, v in d.items() if k not in known},
+            fingerprints=dict(fps),
         )
 
 

@@ -15,6 +15,11 @@ from qsel.cli_base import main
 _GRANULARITIES = ("neuron", "channel", "edge")
 
 
+def warning(message: str) -> None:
+    """One ``qsel: warning:`` line on stderr."""
+    click.echo(f"qsel: warning: {message}", err=True)
+
+
 def _compile_options(f):
     """The options compile and baseline share (same problem, same batch)."""
     opts = [
@@ -76,15 +81,10 @@ def _build(model, data, split, samples, objective, granularity, layers, keep, ke
     return network, dataset, problem
 
 
-def _baseline_solver(method: str, network, dataset):
-    from qsel import baselines
-    from qsel.frontend.scores import magnitude_scores
+def _baseline_solver(method: str, network, dataset, seed: int = 0, sparsity_penalty: float = 0.0):
+    from qsel.frontend.saliency import chooser
 
-    def solve(problem: ir.Problem) -> np.ndarray:
-        scores = magnitude_scores(network, dataset.X, problem) if method == "magnitude" else None
-        return baselines.solve(problem, method, magnitude_scores=scores)
-
-    return solve
+    return chooser(method, network, dataset.X, seed=seed, sparsity_penalty=sparsity_penalty)
 
 
 @main.command(name="compile")
@@ -126,14 +126,14 @@ def compile_cmd(model, data, split, samples, objective, granularity, layers, kee
 @main.command()
 @click.argument("model", metavar="MODEL")
 @_compile_options
-@click.option("--method", required=True, type=click.Choice(["random", "magnitude", "greedy", "exact"]))
+@click.option("--method", required=True,
+              type=click.Choice(["random", "magnitude", "greedy", "exact", "lasso", "obs"]))
 @click.option("--seed", default=0, show_default=True, help="Seed of the random baseline.")
 @click.option("-o", "--output", required=True, metavar="MASK.json", help="Result file with the selection.")
 def baseline(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
              schedule, target_scale, trust_pickle, method, seed, output):
-    """Select units without qsel's solvers: random, magnitude, greedy or exact, on the same objective."""
-    from qsel import baselines
-    from qsel.frontend.scores import magnitude_scores
+    """Select units without qsel's solvers: random, magnitude, greedy, exact, lasso (He et al. 2017) or obs
+    (Optimal Brain Surgeon, Hassibi & Stork 1993; SparseGPT's dampening), on the same objective."""
     from qsel.result import Result
 
     if not output.endswith(".json"):
@@ -147,8 +147,7 @@ def baseline(model, data, split, samples, objective, granularity, layers, keep, 
 
         x = chosen_assignment(problem)
     else:
-        scores = magnitude_scores(network, dataset.X, problem) if method == "magnitude" else None
-        x = baselines.solve(problem, method, seed=seed, magnitude_scores=scores)
+        x = _baseline_solver(method, network, dataset, seed, sparsity_penalty)(problem)
     result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
     result.save(output)
     click.echo(f"{output}: {method} selection, energy {result.energy:.6g}, feasible {result.feasible}", err=True)
@@ -159,8 +158,14 @@ def baseline(model, data, split, samples, objective, granularity, layers, keep, 
 @click.argument("result_path", metavar="RESULT.json")
 @click.option("-o", "--output", required=True, metavar="OUT", help="Pruned model (.npz, .onnx, .pt).")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading scikit-learn joblib/pickle models.")
-def apply(model, result_path, output, trust_pickle):
+@click.option("--force", is_flag=True, help="Use a result computed for another model (fingerprint mismatch).")
+@click.option("--refit", is_flag=True, help="Re-solve the layer after each selection by ridge least squares on the "
+                                            "result's calibration batch, against the objective's target.")
+@click.option("--ridge", default=1e-3, show_default=True, metavar="R",
+              help="--refit: ridge lambda relative to the mean diagonal of the input Gram matrix.")
+def apply(model, result_path, output, trust_pickle, force, refit, ridge):
     """Remove the units a result drops from MODEL, for real (smaller weight matrices)."""
+    from qsel.fingerprints import check_model
     from qsel.frontend.models import load_model, save_model
     from qsel.frontend.prune import apply_selection
     from qsel.result import Result
@@ -168,6 +173,15 @@ def apply(model, result_path, output, trust_pickle):
     network = load_model(model, trust_pickle=trust_pickle)
     result = Result.load(result_path)
     result.selection.check_against(network, result_path)
+    check_model(result.fingerprints.get("model"), network, result=result_path, model=model, force=force,
+                warn=warning)
+    if refit:
+        from qsel.frontend.refit import refit_from_result
+
+        network, done = refit_from_result(network, result, result_path, ridge=ridge)
+        for d in done:
+            click.echo(f"refit {d.layer} (after {d.selected}, {d.objective}): error {d.error_before:.6g} -> "
+                       f"{d.error_after:.6g}, lambda {d.lam:.3g}", err=True)
     pruned = apply_selection(network, result.selection)
     save_model(pruned, output)
     click.echo(f"{output}: {pruned.num_params()} parameters (was {network.num_params()}); "
@@ -183,11 +197,12 @@ def apply(model, result_path, output, trust_pickle):
               help="Also evaluate the masked network and measure its objective on the calibration batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading scikit-learn joblib/pickle models.")
-def eval_cmd(model, data, split, mask_path, as_json, trust_pickle):
+@click.option("--force", is_flag=True, help="Use a --mask result computed for another model (fingerprint mismatch).")
+def eval_cmd(model, data, split, mask_path, as_json, trust_pickle, force):
     """Accuracy and loss of MODEL; with --mask, of the masked network and the measured objective."""
     from qsel.frontend.evaluate import evaluate
 
-    report = evaluate(model, data, split, mask_path, trust_pickle=trust_pickle)
+    report = evaluate(model, data, split, mask_path, trust_pickle=trust_pickle, force=force, warn=warning)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
         return

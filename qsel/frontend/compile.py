@@ -32,7 +32,7 @@ from qsel import ir
 from . import lowering
 from .network import Network, Trace
 
-Objective = Literal["reconstruct", "fit", "auto"]
+Objective = Literal["reconstruct", "fit", "auto", "quantize", "train"]
 GranularityName = Literal["neuron", "channel", "edge"]
 Solver = Callable[[ir.Problem], np.ndarray]
 _EDGE_BYTES_LIMIT = 4 * 2**30
@@ -48,6 +48,9 @@ class CompileOptions:
     sparsity_penalty: float = 0.0
     schedule: Literal["independent", "sequential"] = "independent"
     target_scale: float | None = None
+    weights: str | None = None  # quantize/train: binary | ternary | int{bits=B} (see qsel.frontend.discrete)
+    levels: tuple[float, ...] | None = None  # quantize/train: user-given levels instead of --weights
+    encoding: str = "binary"  # quantize/train: binary | onehot
 
     def validate(self) -> None:
         if self.keep is not None and not (0 < self.keep <= 1):
@@ -61,10 +64,14 @@ class CompileOptions:
         if self.target_scale is not None and not (np.isfinite(self.target_scale) and self.target_scale > 0):
             raise ir.QselError(f"--target-scale must be a finite number > 0, got {self.target_scale}")
 
-    def count_for(self, n: int) -> int | None:
-        """Units to keep out of n: round(keep * n), at least 1; or keep_count (at most n)."""
+    def count_for(self, n: int, layer: str = "") -> int | None:
+        """Units to keep out of n: round(keep * n), at least 1; or keep_count (a QselError naming the layer when
+        it is more than n: no silent clamp)."""
         if self.keep_count is not None:
-            return min(self.keep_count, n)
+            if self.keep_count > n:
+                raise ir.QselError(f"--keep-count {self.keep_count} is more than layer {layer or '?'!r} has "
+                                   f"({n} units to choose from)")
+            return self.keep_count
         if self.keep is not None:
             return max(1, int(round(self.keep * n)))
         return None
@@ -131,6 +138,9 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
     """The IR for selecting units of ``options.layers`` of ``network`` on calibration batch X (labels y)."""
     options.validate()
     names = check_layers(network, options)
+    for name in names:  # before any work: --keep-count must fit every selected layer
+        layer = network.layer(name)
+        options.count_for(layer.fan_in if options.granularity == "edge" else layer.units, name)
     objective = resolve_objective(network, options.objective)
     if options.schedule == "sequential" and solver is None:
         raise ir.QselError("--schedule sequential needs a solver to choose each layer before the next")
@@ -163,7 +173,17 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
             unit_masks.update(sel.unit_masks())
             weight_masks.update(sel.weight_masks())
 
+    return ir.Problem.concat([p.problem for p in plans],
+                             metadata=problem_metadata(network, options, objective, plans, metadata))
+
+
+def problem_metadata(network: Network, options: CompileOptions, objective: str, plans: list["_LayerPlan"],
+                     metadata: dict | None) -> dict:
+    """The compiled IR's metadata: source (with the model fingerprint), objective, per-layer info."""
+    from qsel.fingerprints import model_fingerprint
+
     meta = dict(metadata or {})
+    meta["source"] = {**(meta.get("source") or {}), "fingerprint": model_fingerprint(network)}
     meta["objective"] = {
         "kind": objective,
         "granularity": options.granularity,
@@ -176,7 +196,7 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
                  "outputs, summed over the selected layers",
     }
     meta["layers"] = {p.name: p.info for p in plans}
-    return ir.Problem.concat([p.problem for p in plans], metadata=meta)
+    return meta
 
 
 def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.ndarray | None,
@@ -191,7 +211,7 @@ def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np
     uses_fit = objective == "fit" and nxt is network.layers[-1] and nxt.kind == "dense"
     kind = "fit" if uses_fit else "reconstruct"
     n = layer.units
-    K = options.count_for(n)
+    K = options.count_for(n, name)
     scale = None
     if uses_fit:
         assert Y is not None
@@ -215,13 +235,21 @@ def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np
         gran = ir.Granularity.NEURON
         terms = lowering.neuron_terms(A, nxt.weight, T)
         labels = [f"{name}.n{i}" for i in range(n)]
+    return layer_plan(name, nxt.name, gran, labels, terms, options, K, kind, scale)
+
+
+def layer_plan(name: str, nxt: str, gran: ir.Granularity, labels: list[str], terms: lowering.Terms,
+               options: CompileOptions, K: int | None, kind: str, scale: float | None) -> _LayerPlan:
+    """One layer's IR block from its terms (h = diag Q - 2r + sparsity penalty, J = 2 triu(Q, 1)), with its
+    keep constraint and the metadata the decoders read. Consumes ``terms`` (in place)."""
+    n = len(labels)
     h, upper, offset = terms.ir_arrays()
     h = h + options.sparsity_penalty
     variables = ir.Variables.build(labels, layer=name, unit=np.arange(n), granularity=gran)
     constraints = () if K is None else (ir.Constraint.cardinality(f"keep.{name}", np.arange(n), "==", K),)
     problem = ir.Problem(variables, h, offset, (ir.DenseBlock(np.arange(n, dtype=np.int64), upper),),
                          constraints=constraints)
-    info = {"granularity": gran.value, "units": n, "next": nxt.name, "objective": kind,
+    info = {"granularity": gran.value, "units": n, "next": nxt, "objective": kind,
             "target_scale": scale, "keep_count": K, "offset": offset}
     return _LayerPlan(name, problem, info)
 
@@ -249,7 +277,7 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
         raise ir.QselError(f"edge granularity on {name!r} needs {k} dense blocks of {n}x{n} "
                            f"({k * n * n * 8 / 2**30:.1f} GiB); select neurons, or fewer layers")
     uses_fit = objective == "fit" and layer is network.layers[-1]
-    K = options.count_for(n)
+    K = options.count_for(n, name)
     scale = None
     if uses_fit:
         assert Y is not None
@@ -272,6 +300,20 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
             "objective": "fit" if uses_fit else "reconstruct", "target_scale": scale, "keep_count": K,
             "offset": problem.offset}
     return _LayerPlan(name, problem, info)
+
+
+def _discrete(network: Network, X: np.ndarray, y: np.ndarray | None, options: CompileOptions,
+              solver: Callable | None, metadata: dict | None) -> ir.Problem:
+    """Discrete weights (:mod:`qsel.frontend.discrete`); a sequential ``solver`` maps LayerData to level indices."""
+    from . import discrete
+
+    if options.keep is not None or options.keep_count is not None or options.sparsity_penalty:
+        raise ir.QselError("--keep/--keep-count/--sparsity-penalty select units; they do not apply to "
+                           f"--objective {options.objective}")
+    grid = discrete.parse_grid(options.weights, options.levels, options.encoding)
+    data = discrete.prepare(network, X, y, options.objective, grid, options.layers, options.target_scale,
+                            schedule=options.schedule, solver=solver)
+    return discrete.compile_discrete(data, options.schedule, metadata)
 
 
 def chosen_assignment(problem: ir.Problem) -> np.ndarray:

@@ -3,10 +3,13 @@
 The objective is measured on the calibration batch the compiler used — the
 one the result file's ``compile.calibration`` names (dataset, split, sample
 limit) — and its fingerprint is checked, so the number is directly
-comparable with the IR energy of the same masks.
+comparable with the IR energy of the same masks. The result's model
+fingerprint (:mod:`qsel.fingerprints`) must be MODEL's, unless ``force``.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from qsel import ir
 
@@ -19,7 +22,9 @@ def scores_metrics(network: Network, dataset, **masks) -> dict:
     return {"accuracy": metrics.accuracy(network, dataset, **masks), "loss": metrics.loss(network, dataset, **masks)}
 
 
-def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_pickle: bool = False) -> dict:
+def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_pickle: bool = False,
+             force: bool = False, warn: Callable[[str], None] = lambda message: None) -> dict:
+    from qsel.fingerprints import check_model
     from qsel.result import Result
 
     from .data import check_compatible, load_dataset
@@ -35,18 +40,40 @@ def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_
     result = Result.load(mask_path)
     sel = result.selection
     sel.check_against(network, mask_path)
+    check_model(result.fingerprints.get("model"), network, result=mask_path, model=model, force=force, warn=warn)
+    from .discrete import is_discrete
+
+    if is_discrete(result.compile):  # discrete weights: the network with them, and their measured objective
+        from .discrete_apply import evaluate as evaluate_discrete
+
+        report.update(evaluate_discrete(network, dataset, _calibration(network, result, mask_path), result,
+                                        mask_path))
+        return report
     masks = {"unit_masks": sel.unit_masks(), "weight_masks": sel.weight_masks()}
     report["masked"] = scores_metrics(network, dataset, **masks)
     report["masked"]["kept"] = {k: f"{m.kept}/{m.mask.size}" for k, m in sel.masks.items()}
-    cal = result.compile.get("calibration")
-    if not cal:
-        raise ir.QselError(f"{mask_path}: no 'compile.calibration' section; cannot rebuild the calibration batch")
-    batch = check_compatible(network, load_dataset(cal["dataset"], cal["split"], limit=cal.get("limit")))
-    if batch.fingerprint != cal.get("fingerprint"):
-        raise ir.QselError(f"{mask_path}: the calibration data {cal['dataset']!r} ({cal['split']}) no longer matches "
-                           f"the fingerprint the problem was compiled with ({cal.get('fingerprint')})")
+    batch = _calibration(network, result, mask_path)
     per_layer = measure(network, batch.X, batch.y, sel, result.compile)
     report["objective_per_layer"] = per_layer
     report["objective"] = float(sum(per_layer.values()))
     report["ir_energy"] = result.energy
     return report
+
+
+def _calibration(network: Network, result, mask_path: str):
+    """The calibration batch the result's problem was compiled on, checked against its fingerprint."""
+    from .data import check_compatible, load_dataset
+
+    cal = result.compile.get("calibration")
+    if not cal:
+        raise ir.QselError(f"{mask_path}: no 'compile.calibration' section; cannot rebuild the calibration batch")
+    limit = cal.get("limit") if isinstance(cal, dict) else None
+    if not (isinstance(cal, dict) and isinstance(cal.get("dataset"), str) and cal.get("split") in ("train", "test")
+            and (limit is None or isinstance(limit, int) and not isinstance(limit, bool) and limit > 0)):
+        raise ir.QselError(f"{mask_path}: 'compile.calibration' needs 'dataset' (a string), 'split' (train or "
+                           f"test) and 'limit' (a positive integer or null)")
+    batch = check_compatible(network, load_dataset(cal["dataset"], cal["split"], limit=cal.get("limit")))
+    if batch.fingerprint != cal.get("fingerprint"):
+        raise ir.QselError(f"{mask_path}: the calibration data {cal['dataset']!r} ({cal['split']}) no longer matches "
+                           f"the fingerprint the problem was compiled with ({cal.get('fingerprint')})")
+    return batch
