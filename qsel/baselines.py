@@ -9,6 +9,24 @@
   the set P is  dE_i = h_i + sum_{j in P} S_ij,  updated in O(n) per step.
 * ``exact``: enumerate every assignment of a block with <= 20 variables
   (vectorised, 2^n rows in chunks) and keep the best feasible one.
+* ``lasso``: He, Zhang & Sun 2017 ("Channel Pruning for Accelerating Very
+  Deep Neural Networks", ICCV): per-unit coefficients beta from the LASSO
+  min_beta beta^T Q beta - 2 r.beta + alpha ||beta||_1 on the same per-unit
+  contributions (Q_ij = <U_i, U_j>/m, r_i = <U_i, T>/m), the penalty alpha
+  bisected until exactly K coefficients are non-zero; those units are kept.
+* ``obs``: Optimal Brain Surgeon (Hassibi & Stork 1993) on unit coefficients,
+  with SparseGPT's dampening (Frantar & Alistarh 2023): start from the
+  least-squares beta = H^-1 r, H = Q + delta I, delta = 1 % of mean(diag Q);
+  repeatedly remove the unit q of least saliency beta_q^2 / [H^-1]_qq (the
+  rise in E when q goes and every other coefficient is re-solved), update
+  beta <- beta - beta_q / [H^-1]_qq H^-1 e_q and
+  H^-1 <- H^-1 - H^-1 e_q e_q^T H^-1 / [H^-1]_qq (the inverse with q
+  eliminated), until K units are left.
+
+lasso and obs need Q and r, not only the IR's h = diag Q - 2 r (+ the
+sparsity penalty) and J = 2 Q: the caller passes diag Q (``gram_diag``,
+:func:`qsel.frontend.saliency.gram_diagonal`), and then Q = J/2 + diag and
+r = (diag Q - h + penalty) / 2 exactly.
 
 All of them choose per block: a layer's variables (neuron/channel) or one
 output unit's edges. A block's cardinality constraint gives K; without one,
@@ -24,7 +42,10 @@ import numpy as np
 from qsel import ir
 
 EXACT_MAX_VARS = 20
-METHODS = ("random", "magnitude", "greedy", "exact")
+METHODS = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
+NEEDS_GRAM_DIAG = ("lasso", "obs")
+OBS_DAMPENING = 0.01  # SparseGPT's default: delta = 1 % of the mean diagonal of H
+LASSO_BISECTIONS = 60
 
 
 @dataclass(frozen=True)
@@ -120,8 +141,105 @@ def top_k(score: np.ndarray, count: int | None) -> np.ndarray:
     return x
 
 
-def solve(problem: ir.Problem, method: str, *, seed: int = 0, magnitude_scores: np.ndarray | None = None) -> np.ndarray:
-    """An assignment of every variable of ``problem`` chosen by ``method``, block by block."""
+def quadratic_parts(h: np.ndarray, S: np.ndarray, gram_diag: np.ndarray, penalty: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, r) of E(s) = s^T Q s - 2 r.s + c from the IR block (h, S = J symmetric) and diag Q:
+    Q = S/2 with diag Q on the diagonal, r = (diag Q + penalty - h) / 2."""
+    Q = S * 0.5
+    np.fill_diagonal(Q, gram_diag)
+    return Q, (gram_diag + penalty - h) * 0.5
+
+
+def lasso_block(Q: np.ndarray, r: np.ndarray, count: int) -> np.ndarray:
+    """He et al. 2017's LASSO selection with alpha bisected (on a log scale) to exactly ``count`` non-zeros.
+
+    scikit-learn's coordinate-descent :class:`sklearn.linear_model.Lasso` minimises
+    1/(2 p) ||y - X beta||^2 + alpha ||beta||_1; with the eigendecomposition Q = V D V^T (D > 0 kept)
+    X = D^{1/2} V^T and y = D^{-1/2} V^T r give ||y - X beta||^2 = beta^T Q beta - 2 r.beta + const
+    (r lies in the range of Q: r = U^T t / m). The count of non-zeros falls as alpha grows but not strictly
+    monotonically; if no alpha gives exactly ``count`` within the bisection, the smallest support
+    larger than ``count`` is cut to its ``count`` largest |beta| (He et al. raise alpha "until" the
+    support is small enough)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    n = Q.shape[0]
+    if count >= n:
+        return np.ones(n)
+    d, V = np.linalg.eigh((Q + Q.T) * 0.5)
+    keep = d > max(float(d.max()), 0.0) * 1e-12
+    if not np.any(keep):
+        return top_k(np.zeros(n), count)
+    X = np.sqrt(d[keep])[:, None] * V[:, keep].T
+    y = (V[:, keep].T @ r) / np.sqrt(d[keep])
+    p = X.shape[0]
+    hi = float(np.max(np.abs(X.T @ y))) / p  # every coefficient is 0 at alpha >= hi
+    lo = hi * 1e-8
+    model = Lasso(alpha=hi, fit_intercept=False, max_iter=5000, tol=1e-6, warm_start=True, selection="cyclic")
+    best_over: tuple[int, np.ndarray] | None = None
+
+    def fit(alpha: float) -> np.ndarray:
+        model.set_params(alpha=alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        return model.coef_.copy()
+
+    beta = fit(lo)
+    for _ in range(LASSO_BISECTIONS):
+        nz = int(np.count_nonzero(beta))
+        if nz == count:
+            return (beta != 0).astype(np.float64)
+        if nz > count:  # alpha too small
+            if best_over is None or nz < best_over[0]:
+                best_over = (nz, beta)
+            lo = float(model.alpha)
+        else:
+            hi = float(model.alpha)
+        beta = fit(float(np.sqrt(lo * hi)))
+    if int(np.count_nonzero(beta)) == count:
+        return (beta != 0).astype(np.float64)
+    if best_over is None:  # even the smallest alpha leaves fewer: fill up by |r| (alignment with the target)
+        x = (beta != 0).astype(np.float64)
+        order = np.argsort(-np.abs(r), kind="stable")
+        x[order[x[order] == 0][: count - int(x.sum())]] = 1.0
+        return x
+    return top_k(np.abs(best_over[1]), count)
+
+
+def obs_block(Q: np.ndarray, r: np.ndarray, count: int, dampening: float = OBS_DAMPENING) -> np.ndarray:
+    """Optimal-Brain-Surgeon unit removal (module docstring), n - count steps of O(n^2) rank-1 updates."""
+    n = Q.shape[0]
+    if count >= n:
+        return np.ones(n)
+    delta = dampening * max(float(np.mean(np.diag(Q))), 1e-300)
+    H = Q + delta * np.eye(n)
+    Hinv = np.linalg.inv(H)
+    Hinv = (Hinv + Hinv.T) * 0.5
+    beta = Hinv @ r
+    alive = np.ones(n, dtype=bool)
+    for _ in range(n - count):
+        diag = np.diag(Hinv)
+        sal = np.where(alive, beta * beta / np.where(alive, diag, 1.0), np.inf)
+        q = int(np.argmin(sal))
+        col = Hinv[:, q].copy()
+        beta -= (beta[q] / col[q]) * col
+        Hinv -= np.outer(col, col) / col[q]
+        alive[q] = False
+        beta[q] = 0.0
+        Hinv[q, :] = 0.0
+        Hinv[:, q] = 0.0
+        Hinv[q, q] = 1.0  # keeps the division harmless; q is out of the saliency by ``alive``
+    return alive.astype(np.float64)
+
+
+def solve(problem: ir.Problem, method: str, *, seed: int = 0, magnitude_scores: np.ndarray | None = None,
+          gram_diag: np.ndarray | None = None, sparsity_penalty: float = 0.0) -> np.ndarray:
+    """An assignment of every variable of ``problem`` chosen by ``method``, block by block.
+
+    ``gram_diag`` (diag Q per variable) is needed by lasso and obs; blocks without a count keep half."""
     if method not in METHODS:
         raise ir.QselError(f"unknown baseline method {method!r} (expected one of: {', '.join(METHODS)})")
     x = np.zeros(problem.num_vars)
@@ -138,6 +256,13 @@ def solve(problem: ir.Problem, method: str, *, seed: int = 0, magnitude_scores: 
             h, S = sub_problem(problem, block.index)
             if method == "greedy":
                 xb = greedy_block(h, S, block.count)
+            elif method in NEEDS_GRAM_DIAG:
+                if gram_diag is None:
+                    raise ir.QselError(f"{method} selection needs the network's per-unit contributions "
+                                       "(diag of the Gram matrix)")
+                Q, r = quadratic_parts(h, S, gram_diag[block.index], sparsity_penalty)
+                k = block.count if block.count is not None else max(1, n // 2)
+                xb = lasso_block(Q, r, k) if method == "lasso" else obs_block(Q, r, k)
             else:
                 xb = exact_block(h, S, block.count, block.sense)
         x[block.index] = xb

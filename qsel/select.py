@@ -20,16 +20,15 @@ from typing import Any, Callable
 import numpy as np
 
 from qsel import ir
-from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks, solve as baseline_solve
+from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks
 from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
 from qsel.frontend.data import Dataset
 from qsel.frontend.evaluate import scores_metrics
 from qsel.frontend.network import Network
 from qsel.frontend.objective import measure
-from qsel.frontend.scores import magnitude_scores
 from qsel.result import Result
 
-BASELINES = ("random", "magnitude", "greedy", "exact")
+BASELINES = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
 MODE = "iterate"  # partitioned IR: re-solve blocks with the others clamped; same as independent for one block
 SOLVE_PIPELINE = "canonicalize"  # what the decomposition solves: the compiled problem, constraints native
 DEVICE_READS = 10  # reads per subproblem for a device-sized solver that needs penalties (local-pegasus: 0.77 %
@@ -46,6 +45,8 @@ class SelectConfig:
     seed: int = 0
     baselines: tuple[str, ...] = BASELINES
     sweep: tuple[float, ...] = ()  # extra keep ratios for the accuracy-vs-keep plot
+    refit: bool = False  # also re-solve each selection's next layer by ridge least squares (qsel.frontend.refit)
+    ridge: float = 1e-3  # relative ridge of the refit
 
 
 @dataclass
@@ -91,6 +92,25 @@ def _row(method: str, keep: float | None, network: Network, calib: Dataset, test
     objective = float(sum(measure(network, calib.X, calib.y, result.selection, problem.metadata).values()))
     kept = {k: f"{m.kept}/{m.mask.size}" for k, m in result.selection.masks.items()}
     return Row(method, keep, acc, loss, objective, result.energy, result.feasible, seconds, kept)
+
+
+TRAINS_READOUT = " (trains the read-out)"
+
+
+def refit_row(row: Row, network: Network, calib: Dataset, test: Dataset, result: Result, problem: ir.Problem,
+              ridge: float) -> tuple[Row, Network]:
+    """The same selection with each next layer re-solved by ridge least squares (:mod:`qsel.frontend.refit`).
+
+    Its objective is the refit error against the same target; there is no IR energy for it. When a layer
+    was compiled with ``fit`` (a random network), the refit trains that read-out: the method's name says so."""
+    from qsel.frontend.refit import refit
+
+    t = time.perf_counter()
+    net, done = refit(network, calib.X, calib.y, result.selection, problem.metadata, ridge=ridge)
+    acc, loss = _metrics(net, test, _masks(result))
+    label = f"{row.method} + refit" + (TRAINS_READOUT if any(d.objective == "fit" for d in done) else "")
+    return Row(label, row.keep, acc, loss, float(sum(d.error_after for d in done)), None, row.feasible,
+               row.seconds + time.perf_counter() - t, dict(row.kept)), net
 
 
 def solve_plan(config: SelectConfig, num_vars: int) -> tuple[Any, str]:
@@ -200,10 +220,9 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
 def run_baseline(method: str, network: Network, calib: Dataset, config: SelectConfig, problem: ir.Problem,
                  metadata: dict) -> tuple[ir.Problem, Result]:
     """A baseline on the same objective: on the same IR (independent) or in the loop (sequential)."""
-    def choose(p: ir.Problem) -> np.ndarray:
-        scores = magnitude_scores(network, calib.X, p) if method == "magnitude" else None
-        return baseline_solve(p, method, seed=config.seed, magnitude_scores=scores)
+    from qsel.frontend.saliency import chooser
 
+    choose = chooser(method, network, calib.X, seed=config.seed, sparsity_penalty=config.options.sparsity_penalty)
     if config.options.schedule == "sequential":
         p = compile_network(network, calib.X, calib.y, config.options, solver=choose, metadata=metadata)
         return p, Result.from_assignment(p, chosen_assignment(p), f"baseline:{method}")
@@ -228,6 +247,12 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
     t = time.perf_counter()
     _apply(network, result, outdir, model_path)
     timings["apply"] = time.perf_counter() - t
+    if config.refit:
+        t = time.perf_counter()
+        row, refit_net = refit_row(rows[0], network, calib, test, result, problem, config.ridge)
+        rows.append(row)
+        _apply(refit_net, result, outdir, model_path, name="pruned_refit")
+        timings["refit"] = time.perf_counter() - t
     t = time.perf_counter()
     for method in config.baselines:
         if method == "exact" and not exact_possible(problem):
@@ -238,6 +263,8 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
         p, res = run_baseline(method, network, calib, config, problem, metadata)
         res.save(outdir / "baselines" / f"{method}.json")
         rows.append(_row(method, keep, network, calib, test, res, p, time.perf_counter() - tb))
+        if config.refit:
+            rows.append(refit_row(rows[-1], network, calib, test, res, p, config.ridge)[0])
     timings["baselines"] = time.perf_counter() - t
     acc, loss = _metrics(network, test, {})
     dense = {"accuracy": acc, "loss": loss, "params": network.num_params()}
@@ -250,21 +277,25 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
             cfg = replace(config, options=replace(config.options, keep=k, keep_count=None))
             p, res, st = run_qsel(network, calib, cfg, None, metadata)
             sweep_rows.append(_row(f"qsel ({res.solver})", k, network, calib, test, res, p, st["solve"]))
+            if config.refit:
+                sweep_rows.append(refit_row(sweep_rows[-1], network, calib, test, res, p, config.ridge)[0])
             for method in config.baselines:
                 if method == "exact" and not exact_possible(p):
                     continue
                 bp, bres = run_baseline(method, network, calib, cfg, p, metadata)
                 sweep_rows.append(_row(method, k, network, calib, test, bres, bp, 0.0))
+                if config.refit:
+                    sweep_rows.append(refit_row(sweep_rows[-1], network, calib, test, bres, bp, config.ridge)[0])
         timings["sweep"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return Selected(problem, result, rows, dense, timings, sweep_rows)
 
 
-def _apply(network: Network, result: Result, outdir: Path, model_path: str) -> Path:
+def _apply(network: Network, result: Result, outdir: Path, model_path: str, name: str = "pruned") -> Path:
     from qsel.frontend.models import save_model
     from qsel.frontend.prune import apply_selection
 
     suffix = Path(model_path).suffix if Path(model_path).suffix in (".npz", ".onnx", ".pt", ".pth") else ".npz"
-    path = outdir / f"pruned{suffix}"
+    path = outdir / f"{name}{suffix}"
     save_model(apply_selection(network, result.selection), path)
     return path

@@ -35,16 +35,21 @@ def _floats(text: str | None, what: str) -> tuple[float, ...]:
               help="Solver spec, composites nest: decompose(tabu), tabu, sa, local-pegasus, qaoa, ... "
                    "(a device-sized solver or target is run as decompose{block=B}(SOLVER)).")
 @click.option("-p", "--pipeline", default=None, metavar="PIPELINE", help="Override the target's default pipeline.")
-@click.option("--baselines", default="random,magnitude,greedy,exact", show_default=True,
+@click.option("--baselines", default="random,magnitude,greedy,exact,lasso,obs", show_default=True,
               help="Baselines to compare with (exact only where every block has <= 20 variables).")
+@click.option("--refit", is_flag=True,
+              help="Also re-solve the layer after each selection by ridge least squares (qsel's and every "
+                   "baseline's), write pruned_refit.*, and add a '+ refit' row per method.")
+@click.option("--ridge", default=1e-3, show_default=True, metavar="R",
+              help="--refit: ridge lambda relative to the mean diagonal of the input Gram matrix.")
 @click.option("--sweep", default=None, metavar="K1,K2,...",
               help="Also run qsel and the baselines at these keep ratios for the accuracy-vs-keep plot.")
 @click.option("--num-reads", default=100, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR")
 def select_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
-               schedule, target_scale, trust_pickle, target, solver, pipeline, baselines, sweep, num_reads, seed,
-               outdir):
+               schedule, target_scale, trust_pickle, target, solver, pipeline, baselines, refit, ridge, sweep, num_reads,
+               seed, outdir):
     """Select a subnetwork of MODEL: compile, solve, apply, evaluate, compare with baselines, plot."""
     from rich.console import Console
 
@@ -82,7 +87,7 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
                         "fingerprint": calib.fingerprint, "standardisation": calib.standardisation},
     }
     config = SelectConfig(options, target=target, solver=solver, pipeline=pipeline, num_reads=num_reads,
-                          seed=seed, baselines=methods, sweep=sweep_keeps)
+                          seed=seed, baselines=methods, sweep=sweep_keeps, refit=refit, ridge=ridge)
     out = Path(outdir)
     console = Console(stderr=True)
     with console.status("selecting", spinner="dots") as status:
