@@ -17,7 +17,11 @@ pre-activations (E(1) = 0 for the independent schedule); ``fit`` matches the
 task target at the output, T = c * onehot(y) (classification) or T = y
 (regression), with c from :func:`lowering.fit_target_scale`. ``fit`` applies
 to layers that feed the output layer; other selected layers use
-``reconstruct`` and the metadata says so.
+``reconstruct`` and the metadata says so. ``scaled`` (layers feeding the
+output) matches c * the dense network's logits, T = c Z_dense, c by the same
+least-squares rule as ``fit`` with Z_dense in place of onehot(y): a K-unit
+subnetwork cannot reach the dense logits' size, and the predicted class does
+not depend on c (see :mod:`.objective`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from qsel import ir
 from . import lowering
 from .network import Network, Trace
 
-Objective = Literal["reconstruct", "fit", "auto", "quantize", "train"]
+Objective = Literal["reconstruct", "fit", "auto", "quantize", "train", "scaled"]
 GranularityName = Literal["neuron", "channel", "edge"]
 Solver = Callable[[ir.Problem], np.ndarray]
 _EDGE_BYTES_LIMIT = 4 * 2**30
@@ -137,6 +141,10 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
                     progress: Callable[[str], None] | None = None) -> ir.Problem:
     """The IR for selecting units of ``options.layers`` of ``network`` on calibration batch X (labels y)."""
     options.validate()
+    if options.objective in ("quantize", "train"):  # discrete weights: qsel.frontend.discrete
+        return _discrete(network, X, y, options, solver, metadata)
+    if options.weights is not None or options.levels:
+        raise ir.QselError("--weights/--levels need --objective quantize or train")
     names = check_layers(network, options)
     for name in names:  # before any work: --keep-count must fit every selected layer
         layer = network.layer(name)
@@ -165,7 +173,7 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
         plan = _layer_problem(network, name, seen, dense, Y, objective, options)
         plans.append(plan)
         if options.schedule == "sequential":
-            from qsel.masks import Selection
+            from .masks import Selection
 
             x = np.asarray(solver(plan.problem), dtype=np.float64)
             plan.info["chosen"] = np.flatnonzero(x).tolist()
@@ -208,8 +216,11 @@ def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np
     assert nxt is not None
     A = seen.post[name]
     is_conv = A.ndim == 4
+    scaled = objective == "scaled" and nxt is network.layers[-1] and nxt.kind == "dense"
+    if scaled:  # match c * the dense logits (the argmax does not see c), c by the fit rule
+        Y, objective = dense.pre[nxt.name], "fit"
     uses_fit = objective == "fit" and nxt is network.layers[-1] and nxt.kind == "dense"
-    kind = "fit" if uses_fit else "reconstruct"
+    kind = ("scaled" if scaled else "fit") if uses_fit else "reconstruct"
     n = layer.units
     K = options.count_for(n, name)
     scale = None
@@ -276,6 +287,9 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
     if k * n * n * 8 > _EDGE_BYTES_LIMIT:
         raise ir.QselError(f"edge granularity on {name!r} needs {k} dense blocks of {n}x{n} "
                            f"({k * n * n * 8 / 2**30:.1f} GiB); select neurons, or fewer layers")
+    scaled = objective == "scaled" and layer is network.layers[-1]
+    if scaled:  # match c * the dense logits, as for neurons
+        Y, objective = dense.pre[name], "fit"
     uses_fit = objective == "fit" and layer is network.layers[-1]
     K = options.count_for(n, name)
     scale = None
@@ -297,7 +311,7 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
                                 constraints=cons, partitions=(ir.Partition(f"{name}.out{out}", np.arange(n)),)))
     problem = ir.Problem.concat(parts)
     info = {"granularity": "edge", "units": n, "weight_shape": [k, n], "next": name,
-            "objective": "fit" if uses_fit else "reconstruct", "target_scale": scale, "keep_count": K,
+            "objective": ("scaled" if scaled else "fit") if uses_fit else "reconstruct", "target_scale": scale, "keep_count": K,
             "offset": problem.offset}
     return _LayerPlan(name, problem, info)
 

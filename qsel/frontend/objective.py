@@ -3,7 +3,7 @@
 For each selected layer l (in network order) the masked network is run on the
 calibration batch and the next layer's pre-activation Z is compared with the
 reference the compiler used (the dense network's pre-activation for
-``reconstruct``, c * Y for ``fit``):
+``reconstruct``, c * Y for ``fit``, c * the dense logits for ``scaled``):
 
     objective_l = 1/m sum_samples || Z_l(s) - T_l ||^2
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from qsel import ir
-from qsel.masks import Selection
 
 from .compile import targets
+from .masks import Selection
 from .network import Network, Trace
 
 
@@ -57,6 +57,8 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Se
             if Y is None:
                 Y = targets(y, network, m)
             T = info["target_scale"] * Y
+        elif info["objective"] == "scaled":
+            T = info["target_scale"] * dense.pre[at]
         else:
             T = dense.pre[at]
         diff = (Z - T).reshape(m, -1)

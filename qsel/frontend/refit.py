@@ -6,8 +6,7 @@ then re-fits them on the calibration batch. For a selected layer l with kept
 units S and next layer L (weight W, bias b), with the inputs X_S that L sees
 in the network already masked (and refit) up to l, and the target T of the
 objective l was compiled with (reconstruct: the dense network's
-pre-activation of L; fit: c * onehot(y); margin: the same T measured through
-the margin map, see :mod:`.objective`):
+pre-activation of L; fit: c * onehot(y); scaled: c * the dense logits):
 
     (W_S, b) = argmin 1/N ||X_S W_S^T + 1 b^T - T||^2 + lam ||W_S||^2,
     lam = ridge * mean(diag(X_c^T X_c / N))          (relative, recorded)
@@ -18,11 +17,7 @@ weight 0, so the refit network has the original shapes and the masks still
 apply; :func:`qsel.frontend.prune.apply_selection` then shrinks it. A dense
 L reads one column per unit (H*W per channel after a flatten); a conv2d L
 reads the im2col patches, N = samples * output positions. Edge selections
-refit each output row of L over its own kept inputs. For ``margin`` the
-squared error is sum_s ||M_{y_s} (z_s - t_s)||^2, M_y = e_y 1^T - I, so the
-normal equations couple the outputs: sum_c (X_c^T X_c) W G_c = sum_c X_c^T T_c G_c,
-with G_c = M_c^T M_c over the samples of class c, solved as one
-Kronecker-structured system (the unpenalised bias in the last input column).
+refit each output row of L over its own kept inputs.
 
 Layers are refit in network order, each on the network refit so far, so a
 deep network's later refits see the earlier ones.
@@ -35,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from qsel import ir
-from qsel.masks import Selection
+from .masks import Selection
 
 from .network import Layer, Network, Trace, unfold
 
@@ -64,8 +59,10 @@ def _objective_target(network: Network, name: str, info: dict, dense: Trace, y: 
     from .compile import targets
 
     at = info["next"]
-    if info["objective"] in ("fit",):
+    if info["objective"] == "fit":
         return info["target_scale"] * targets(y, network, m)
+    if info["objective"] == "scaled":
+        return info["target_scale"] * dense.pre[at]
     return dense.pre[at]
 
 
@@ -85,48 +82,10 @@ def _ridge(Xs: np.ndarray, T: np.ndarray, ridge: float) -> tuple[np.ndarray, np.
     return W, tmu - mu @ W.T, lam
 
 
-def _margin_ridge(Xs: np.ndarray, T: np.ndarray, labels: np.ndarray, ridge: float
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Ridge for the margin error: minimise 1/N sum_s ||M_{y_s}(B x~_s - t_s)||^2 + lam ||W||^2 over
-    B = [W, b] (x~ = [x, 1]). Setting the gradient to 0: sum_c G_c B (X~_c^T X~_c) = sum_c G_c T_c^T X~_c,
-    i.e. (sum_c (X~_c^T X~_c) kron G_c + lam I') vec(B) = vec(sum_c G_c T_c^T X~_c) (column-major vec).
-    M_y 1 = 0, so B + 1 v^T has the same error: the system is singular along those directions and the
-    ridge term (and a tiny one on the bias) picks the smallest solution."""
-    N, n = Xs.shape
-    k = T.shape[1]
-    Xt = np.hstack([Xs, np.ones((N, 1))])
-    G = (Xs - Xs.mean(0)).T @ (Xs - Xs.mean(0)) / N
-    scale = float(np.mean(np.diag(G))) if G.size else 1.0
-    lam = ridge * (scale if scale > 0 else 1.0)
-    lhs = np.zeros(((n + 1) * k, (n + 1) * k))
-    rhs = np.zeros((k, n + 1))
-    eye = np.eye(k)
-    for c in np.unique(labels):  # classes: at most the network's outputs
-        rows = labels == c
-        M = eye[c][:, None] * np.ones(k)[None, :] - eye  # M_c = e_c 1^T - I
-        Gc = M.T @ M
-        Xc = Xt[rows]
-        lhs += np.kron(Xc.T @ Xc / N, Gc)
-        rhs += Gc @ T[rows].T @ Xc / N
-    reg = np.full((n + 1) * k, lam)
-    reg[n * k:] = lam * 1e-6
-    lhs[np.diag_indices_from(lhs)] += reg
-    B = np.linalg.solve(lhs, rhs.reshape(-1, order="F")).reshape(k, n + 1, order="F")
-    return B[:, :n], B[:, n], lam
-
-
-def _error(Z: np.ndarray, T: np.ndarray, m: int, labels: np.ndarray | None) -> float:
-    """1/m sum_s ||z_s - t_s||^2 over every output (and position), through the margin map when labelled."""
+def _error(Z: np.ndarray, T: np.ndarray, m: int) -> float:
+    """1/m sum_s ||z_s - t_s||^2 over every output (and position)."""
     D = (Z - T).reshape(m, -1)
-    if labels is not None:  # margin map: M_y d = d_y 1 - d
-        D = D[np.arange(D.shape[0]), labels][:, None] - D
     return float(np.einsum("ij,ij->", D, D)) / m
-
-
-def _labels(y: np.ndarray | None, name: str) -> np.ndarray:
-    if y is None:
-        raise ir.QselError(f"--refit: layer {name!r} was compiled with the margin objective, which needs labels")
-    return np.asarray(y).astype(np.int64)
 
 
 def refit(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Selection, compile_meta: dict, *,
@@ -155,31 +114,27 @@ def refit(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Sele
         at = info["next"]
         target_layer = current.layer(at)
         T = _objective_target(network, name, info, dense, y, m)
-        labels = _labels(y, name) if info["objective"] == "margin" else None
         mask = selection.masks[name]
-        before = _error(seen.pre[at], T, m, labels)
+        before = _error(seen.pre[at], T, m)
         if mask.granularity == "edge":
-            if labels is not None:
-                raise ir.QselError(f"--refit: edge selections are refit per output row; the margin objective "
-                                   f"of layer {name!r} couples the rows")
             new_w, new_b, lam = _refit_edges(seen.inputs[at].reshape(m, -1), T, mask.mask, ridge)
         else:
-            new_w, new_b, lam = _refit_units(target_layer, seen.inputs[at], T, mask.mask != 0, ridge, labels)
+            new_w, new_b, lam = _refit_units(target_layer, seen.inputs[at], T, mask.mask != 0, ridge)
         kept = int(np.count_nonzero(mask.mask))
         i = current.index(at)
         current.layers[i] = Layer(target_layer.name, target_layer.kind, new_w, new_b, target_layer.activation,
                                   target_layer.stride, target_layer.padding, target_layer.flatten_input)
         after_trace = Trace()
         current.forward(X, unit_masks=unit, weight_masks=weight, trace=after_trace)
-        after = _error(after_trace.pre[at], T, m, labels)
+        after = _error(after_trace.pre[at], T, m)
         done.append(LayerRefit(name, at, info["objective"], ridge, lam, kept, before, after))
     meta = dict(current.metadata)
     meta["refit"] = [d.as_dict() for d in done]
     return Network(current.layers, current.input_shape, current.task, meta), done
 
 
-def _refit_units(layer: Layer, inputs: np.ndarray, T: np.ndarray, keep: np.ndarray, ridge: float,
-                 labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
+def _refit_units(layer: Layer, inputs: np.ndarray, T: np.ndarray, keep: np.ndarray, ridge: float
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
     """New (weight, bias) of ``layer`` reading only the kept units/channels of its input."""
     m = inputs.shape[0]
     kept = np.flatnonzero(keep)
@@ -199,10 +154,7 @@ def _refit_units(layer: Layer, inputs: np.ndarray, T: np.ndarray, keep: np.ndarr
         cols = (kept[:, None] * per + np.arange(per)[None, :]).ravel()
     else:
         cols = kept
-    if labels is not None:
-        Wk, b, lam = _margin_ridge(x[:, cols], T, labels, ridge)
-    else:
-        Wk, b, lam = _ridge(x[:, cols], T, ridge)
+    Wk, b, lam = _ridge(x[:, cols], T, ridge)
     W[:, cols] = Wk
     return W, b, lam
 
