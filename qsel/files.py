@@ -1,4 +1,8 @@
-"""IR file helpers for the driver: load/save with progress bars, '-' for stdout."""
+"""IR file helpers for the driver: load/save with progress bars, '-' for stdout.
+
+Commands check an output with :func:`qsel.outputs.check_file` before their work; :func:`save` writes
+atomically (:func:`qsel.ir.save`) and turns a late OSError into a one-line error naming the path.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from qsel import ir
+from qsel.outputs import writing
 from qsel.progress import bar
 
 _BIG_TEXT = 50_000_000  # bytes; below this a text file reads in well under a few seconds
@@ -40,5 +45,5 @@ def save(problem: ir.Problem, path: str) -> None:
         ir.text_printer.dump(problem, sys.stdout)
         return
     rows = ir.text_printer.dense_rows(problem) if ir.format_of(path) == "text" else 0
-    with bar(f"writing {Path(path).name}", rows) as progress:
+    with bar(f"writing {Path(path).name}", rows) as progress, writing(path):
         ir.save(problem, path, progress=progress)

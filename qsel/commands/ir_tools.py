@@ -8,6 +8,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.outputs import check_file, writing
 
 
 @main.command()
@@ -34,6 +35,7 @@ def opt(input_path: str, pipeline: str, output: str, print_ir_after_all: bool, p
             raise ir.QselError(f"--print-ir-after: unknown pass '{name}' (available: {', '.join(sorted(known))})")
     if output != "-":
         ir.format_of(output)
+    check_file(output, stdout_ok=True)
     timer = Timer()
 
     def dump_after(p, problem, props, seconds) -> None:
@@ -62,8 +64,10 @@ def inspect(input_path: str, dump: bool, as_json: bool, plot_path: str | None) -
     """Summarise IN: counts, density, coefficient ranges, dynamic range, constraints, partitions."""
     from qsel import files, report
 
-    if plot_path is not None and not plot_path.lower().endswith(".png"):
-        raise ir.QselError(f"--plot: {plot_path!r} must end in .png")
+    if plot_path is not None:
+        if not plot_path.lower().endswith(".png"):
+            raise ir.QselError(f"--plot: {plot_path!r} must end in .png")
+        check_file(plot_path)
     problem = files.load(input_path)
     click.echo(report.to_json(problem) if as_json else report.to_text(problem, input_path))
     if dump:
@@ -71,7 +75,8 @@ def inspect(input_path: str, dump: bool, as_json: bool, plot_path: str | None) -
     if plot_path is not None:
         from qsel import plots
 
-        plots.plot(problem, plot_path)
+        with writing(plot_path):
+            plots.plot(problem, plot_path)
         if not as_json:
             click.echo(f"  plot written to {plot_path}")
 
@@ -80,10 +85,12 @@ def inspect(input_path: str, dump: bool, as_json: bool, plot_path: str | None) -
 @click.argument("input_path", metavar="IN")
 @click.argument("output_path", metavar="OUT")
 def convert(input_path: str, output_path: str) -> None:
-    """Convert between the text (.qir) and binary (.qirz) IR formats, losslessly."""
+    """Convert between the text (.qir) and binary (.qirz) IR formats, losslessly ('-' for OUT: text to stdout)."""
     from qsel import files
 
-    ir.format_of(output_path)
+    if output_path != "-":
+        ir.format_of(output_path)
+    check_file(output_path, stdout_ok=True)
     files.save(files.load(input_path), output_path)
 
 
@@ -108,4 +115,7 @@ def example(output: str, units: int, keep: float, seed: int) -> None:
     """Write a built-in neuron-selection problem (a random ReLU layer on scikit-learn digits)."""
     from qsel import examples, files
 
+    if output != "-":
+        ir.format_of(output)
+    check_file(output, stdout_ok=True)
     files.save(examples.random_layer_problem(units=units, keep=keep, seed=seed), output)

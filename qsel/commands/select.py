@@ -57,6 +57,7 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
     from qsel.frontend.compile import CompileOptions
     from qsel.frontend.data import check_compatible, load_dataset
     from qsel.frontend.models import load_model
+    from qsel.outputs import replace_folder
     from qsel.passes import build
     from qsel.select import BASELINES, SelectConfig, select
     from qsel.targets.base import from_spec
@@ -78,44 +79,46 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
                              keep=keep, keep_count=keep_count, sparsity_penalty=sparsity_penalty,
                              schedule=schedule, target_scale=target_scale)
     options.validate()
-    network = load_model(model, trust_pickle=trust_pickle)
-    calib = check_compatible(network, load_dataset(data, split, limit=samples))
-    test = check_compatible(network, load_dataset(data, "test"))
-    metadata = {
-        "source": {"model": model, **network.metadata.get("source", {})},
-        "calibration": {"dataset": data, "split": split, "samples": int(calib.X.shape[0]), "limit": samples,
-                        "fingerprint": calib.fingerprint, "standardisation": calib.standardisation},
-    }
-    config = SelectConfig(options, target=target, solver=solver, pipeline=pipeline, num_reads=num_reads,
-                          seed=seed, baselines=methods, sweep=sweep_keeps, refit=refit, ridge=ridge)
-    out = Path(outdir)
     console = Console(stderr=True)
-    with console.status("selecting", spinner="dots") as status:
-        def progress(stage: str) -> None:
-            status.update(f"selecting: {stage}")
+    # OUTDIR is checked and locked before any work, written in a staging folder beside it and swapped in
+    # as a whole at the end: a failed run leaves the previous folder as it was, a new one no file of an old one
+    with replace_folder(outdir, marker="summary.json", what="qsel select") as out:
+        network = load_model(model, trust_pickle=trust_pickle)
+        calib = check_compatible(network, load_dataset(data, split, limit=samples))
+        test = check_compatible(network, load_dataset(data, "test"))
+        metadata = {
+            "source": {"model": model, **network.metadata.get("source", {})},
+            "calibration": {"dataset": data, "split": split, "samples": int(calib.X.shape[0]), "limit": samples,
+                            "fingerprint": calib.fingerprint, "standardisation": calib.standardisation},
+        }
+        config = SelectConfig(options, target=target, solver=solver, pipeline=pipeline, num_reads=num_reads,
+                              seed=seed, baselines=methods, sweep=sweep_keeps, refit=refit, ridge=ridge)
+        with console.status("selecting", spinner="dots") as status:
+            def progress(stage: str) -> None:
+                status.update(f"selecting: {stage}")
 
-        sel = select(network, calib, test, config, out, metadata=metadata, model_path=model, progress=progress)
+            sel = select(network, calib, test, config, out, metadata=metadata, model_path=model, progress=progress)
 
-    plots.plot(sel.problem, str(out / "couplings.png"))
-    written = ["couplings.png"]
-    if select_plots.energy_histogram(sel.result.extra.get("distribution", {}), out / "energies.png",
-                                     f"{solver}: sample energies"):
-        written.append("energies.png")
-    curve = sel.sweep + [r for r in sel.rows if r.keep is not None]
-    if curve:
-        select_plots.accuracy_vs_keep(curve, sel.dense["accuracy"], out / "accuracy_vs_keep.png",
-                                      f"{Path(model).name} on {data}: {sel.problem.metadata['objective']['kind']}")
-        written.append("accuracy_vs_keep.png")
-    summary = {"model": model, "data": data, "options": {"keep": keep, "keep_count": keep_count,
-                                                        "objective": sel.problem.metadata["objective"]["kind"],
-                                                        "granularity": granularity, "schedule": schedule,
-                                                        "target": target, "solver": solver},
-               "dense": sel.dense, "rows": [r.as_dict() for r in sel.rows],
-               "sweep": [r.as_dict() for r in sel.sweep], "timings": sel.timings}
-    with ir.atomic_write(out / "summary.json", "w") as fh:
-        fh.write(json.dumps(summary, indent=1, allow_nan=False) + "\n")
+        plots.plot(sel.problem, str(out / "couplings.png"))
+        written = ["couplings.png"]
+        if select_plots.energy_histogram(sel.result.extra.get("distribution", {}), out / "energies.png",
+                                         f"{solver}: sample energies"):
+            written.append("energies.png")
+        curve = sel.sweep + [r for r in sel.rows if r.keep is not None]
+        if curve:
+            select_plots.accuracy_vs_keep(curve, sel.dense["accuracy"], out / "accuracy_vs_keep.png",
+                                          f"{Path(model).name} on {data}: {sel.problem.metadata['objective']['kind']}")
+            written.append("accuracy_vs_keep.png")
+        summary = {"model": model, "data": data, "options": {"keep": keep, "keep_count": keep_count,
+                                                            "objective": sel.problem.metadata["objective"]["kind"],
+                                                            "granularity": granularity, "schedule": schedule,
+                                                            "target": target, "solver": solver},
+                   "dense": sel.dense, "rows": [r.as_dict() for r in sel.rows],
+                   "sweep": [r.as_dict() for r in sel.sweep], "timings": sel.timings}
+        with ir.atomic_write(out / "summary.json", "w") as fh:
+            fh.write(json.dumps(summary, indent=1, allow_nan=False) + "\n")
     print_table(sel, model, data, Console(file=sys.stdout, width=120))
-    click.echo(f"\noutputs in {out}/: problem.qir(z), target/ (files + manifest.json), result.json, pruned model, "
+    click.echo(f"\noutputs in {outdir}/: problem.qir(z), target/ (files + manifest.json), result.json, pruned model, "
                f"baselines/, summary.json, plots: {', '.join(written)}")
 
 
