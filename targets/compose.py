@@ -38,6 +38,19 @@ own constant and cross(x) read from ``cross_terms.npz`` — the emitted IR's
 energy exactly. A manifest without that file (older ones, or a cut too large to
 write) gives the block sum without cross terms, said in ``notes``. The masks and
 constraint checks come from the manifest (:meth:`Manifest.skeleton`).
+
+**What compose reads.** Only files inside the manifest's folder: every block
+``file`` and the cross-terms file are resolved (symlinks followed) and one that
+lands outside the folder, or is not a regular file (a device such as
+/dev/zero, a fifo, a folder), is refused with an error naming the manifest and
+the entry, before anything is read. A block file qsel reads back may hold at
+most :func:`block_byte_cap` bytes, a bound from the block's declared variables
+(a file over it is refused unread), and an ``lp`` file must be an LP (an
+objective section and ``End``), not any text that parses as an empty problem.
+A block file that is missing is noted and composing goes on without it; one
+that is there but unreadable is an error. With ``--ir``, the model and
+calibration fingerprints the IR records must be the ones the manifest records
+(:func:`qsel.fingerprints.check_source`), unless ``force``.
 """
 
 from __future__ import annotations
@@ -46,7 +59,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -78,9 +91,26 @@ class Composed:
     report: dict[str, Any] = field(default_factory=dict)
 
 
+STREAM_BYTES_MAX = 1 << 28  # a result read from a pipe or device (not a regular file) may hold at most 256 MiB
+
+
+def _read_text(path: Path) -> str:
+    """A result file's text; from a pipe or device (``<(...)``, /dev/stdin) at most :data:`STREAM_BYTES_MAX`
+    bytes are read, so /dev/zero cannot take the memory."""
+    with open(path, "rb") as fh:
+        if path.is_file():
+            data = fh.read()
+        else:
+            data = fh.read(STREAM_BYTES_MAX + 1)
+            if len(data) > STREAM_BYTES_MAX:
+                raise ir.QselError(f"{path}: not a regular file and more than {STREAM_BYTES_MAX} bytes; not a "
+                                   f"result file")
+    return data.decode("utf-8")
+
+
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_read_text(path))
     except FileNotFoundError:
         raise ir.QselError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -89,6 +119,10 @@ def _load_json(path: Path) -> Any:
         raise ir.QselError(f"{path}: not UTF-8 JSON text") from None
     except json.JSONDecodeError as exc:
         raise ir.QselError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ir.QselError(f"{path}: JSON nested too deeply") from None
+    except OSError as exc:
+        raise ir.QselError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
 
 def _columns(variables: list, entry: BlockEntry, path: Path) -> np.ndarray:
@@ -280,13 +314,73 @@ def read_result(path: str | Path, entry: BlockEntry, data: Any = None) -> BlockR
 
 
 # ------------------------------------------------------------------ block files
-def read_block(entry: BlockEntry, folder: Path) -> ir.Problem | None:
+READ_BACK = ("dimod-bqm", "coo", "dimod-cqm", "qubo", "lp")  # block formats qsel reads back
+_LP_SENSE = re.compile(r"^\s*(minimi[sz]e|maximi[sz]e|minimum|maximum|min|max)\b", re.IGNORECASE | re.MULTILINE)
+_LP_END = re.compile(r"^\s*end\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def block_byte_cap(entry: BlockEntry, constraints: int = 1) -> int:
+    """Most bytes a block file of ``entry`` may hold: 1 MiB + 2 x (T x (2L + 64) + C x n x (L + 40)).
+
+    n = the block's variables, T = n(n+1)/2 + 1 terms (every pair, every linear bias, the constant), L = the
+    longest label or LP name in UTF-8 bytes, C = ``constraints`` + 1 constraints of up to n terms each. Per term
+    64 bytes cover the formats qsel writes (dimod's BQM file stores each pair twice as an index and a float64,
+    32 bytes; text formats write a float in at most 24 characters, the indices or names and separators) and
+    the factor 2 is a margin, so an honest file is far below the cap (a dense 60-variable block: 44 kB of BQM,
+    66 kB of LP, cap 1.3 MB) while a file the manifest's sizes cannot explain is refused before it is read."""
+    n = len(entry.labels)
+    names = entry.extra.get("names") if isinstance(entry.extra.get("names"), list) else []
+    longest = max((len(str(v).encode("utf-8")) for v in [*entry.labels, *names]), default=1)
+    terms = n * (n + 1) // 2 + 1
+    return (1 << 20) + 2 * (terms * (2 * longest + 64) + (constraints + 1) * n * (longest + 40))
+
+
+def inside_folder(folder: Path, name: str, where: str, what: str) -> Path:
+    """``folder / name`` when it resolves (symlinks followed) inside ``folder`` and is a regular file or
+    missing; else a QselError naming ``where`` (the manifest) and ``what`` (the entry)."""
+    root = Path(folder).resolve()
+    path = Path(folder) / name
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise ir.QselError(f"{where}: {what} file {name!r} cannot be resolved ({type(exc).__name__})") from None
+    if real != root and root not in real.parents:
+        raise ir.QselError(f"{where}: {what} file {name!r} lies outside the manifest's folder {root}; compose "
+                           f"reads only files next to the manifest")
+    if real.exists() and not real.is_file():
+        kind = "a folder" if real.is_dir() else "not a regular file (a device, fifo or socket)"
+        raise ir.QselError(f"{where}: {what} file {name!r} is {kind}")
+    return path
+
+
+def block_file(entry: BlockEntry, folder: Path, where: str = "manifest.json", constraints: int = 1) -> Path:
+    """The checked path of ``entry``'s file (see :func:`inside_folder`); for formats qsel reads back, also at
+    most :func:`block_byte_cap` bytes, and an ``lp`` file must look like an LP."""
+    what = f"block {entry.name!r}"
+    path = inside_folder(folder, entry.file, where, what)
+    if entry.format not in READ_BACK or not path.is_file():
+        return path
+    size = path.stat().st_size
+    cap = block_byte_cap(entry, constraints)
+    if size > cap:
+        raise ir.QselError(f"{where}: {what} file {entry.file!r} is {size} bytes, more than a block of "
+                           f"{len(entry.labels)} variables can take ({cap} bytes); not read")
+    if entry.format == "lp":
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        if not (_LP_SENSE.search(text) and _LP_END.search(text)):
+            raise ir.QselError(f"{where}: {what} file {entry.file!r} is declared 'lp' but is not an LP file "
+                               f"(no Minimize/Maximize section and End line)")
+    return path
+
+
+def read_block(entry: BlockEntry, folder: Path, where: str = "manifest.json", constraints: int = 1
+               ) -> ir.Problem | None:
     """The block file as an IR problem over ``entry.labels`` (file energies), or None for formats qsel does not
-    read back (circuits, embedded Ising ...)."""
+    read back (circuits, embedded Ising ...). The file is checked first (:func:`block_file`)."""
     from .dimod_targets import read_bqm_file, read_coo_file, read_cqm_file
     from .file_targets import read_lp_file, read_qubo_file
 
-    path = folder / entry.file
+    path = block_file(entry, folder, where, constraints)
     labels = list(entry.labels)
     if entry.format == "dimod-bqm":
         return read_bqm_file(path, labels)
@@ -362,14 +456,32 @@ def _rank(rows: BlockResult, bp: ir.Problem | None) -> np.ndarray:
 
 
 def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.Problem | None = None,
-            ir_path: str | None = None, bins: int = 20) -> Composed:
-    """Compose per-block result files into one assignment (see the module docstring)."""
+            ir_path: str | None = None, bins: int = 20, force: bool = False,
+            warn: Callable[[str], None] = lambda message: None) -> Composed:
+    """Compose per-block result files into one assignment (see the module docstring); ``force`` uses an IR
+    whose fingerprints differ from the manifest's (``warn`` says so)."""
     manifest_path = Path(manifest_path)
     if manifest_path.is_dir():
         manifest_path = manifest_path / "manifest.json"
     manifest = Manifest.load(manifest_path)
     folder = manifest_path.parent
-    pairs = pair_files(manifest, list(result_paths), str(manifest_path))
+    where = str(manifest_path)
+    ncons = len(manifest.constraints) + len(manifest.lowered_constraints)
+    for entry in manifest.blocks:  # every file the manifest names is checked before anything is read
+        block_file(entry, folder, where, ncons)
+    if isinstance(manifest.energy, dict) and manifest.energy.get("cross_file"):
+        cross = inside_folder(folder, str(manifest.energy["cross_file"]), where, "cross-terms")
+        cap = (1 << 20) + 2 * (24 * manifest.cross_terms
+                               + 4 * max((len(lab) for lab in manifest.labels), default=1) * len(manifest.labels))
+        if cross.is_file() and cross.stat().st_size > cap:
+            raise ir.QselError(f"{where}: cross-terms file {cross.name!r} is {cross.stat().st_size} bytes, more "
+                               f"than {manifest.cross_terms} couplings take ({cap} bytes); not read")
+    if problem is not None:
+        from qsel.fingerprints import check_source
+
+        check_source(manifest.compile, problem.metadata, recorded_where=where,
+                     given_where=ir_path or "the IR", force=force, warn=warn)
+    pairs = pair_files(manifest, list(result_paths), where)
     per_block: list[dict[str, Any]] = []
     notes: list[str] = []
     values: dict[str, int] = {lab: int(v) for lab, v in manifest.fixed.items()}
@@ -378,10 +490,11 @@ def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.P
     for entry, path, data in pairs:
         rows = read_result(path, entry, data)
         fb = None
-        try:
-            fb = read_block(entry, folder)
-        except ir.QselError as exc:
-            notes.append(f"block {entry.name!r}: block file not read back ({exc})")
+        if not (folder / entry.file).exists():
+            if entry.format in READ_BACK:
+                notes.append(f"block {entry.name!r}: block file {entry.file!r} is missing; ranked without it")
+        else:
+            fb = read_block(entry, folder, where, ncons)  # a file that is there but unreadable is an error
         # rank by what the sampler minimised: the block file, else the file's own energies, else the IR
         bp, source = (fb, "block file") if fb is not None else (None, "")
         if bp is None and rows.energies is None and problem is not None:
@@ -421,7 +534,7 @@ def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.P
             notes.append(f"{len(unused)} variable(s) of the block files are not in the IR and were ignored "
                          f"(e.g. slack variables): {', '.join(unused[:5])}{' ...' if len(unused) > 5 else ''}")
     else:
-        target = manifest.skeleton()
+        target = manifest.skeleton().with_metadata(skeleton=where)  # no IR fingerprint for a term-free skeleton
         x = np.array([values[lab] for lab in target.labels], dtype=np.float64)
         energy = float(sum(fe[0] for fe in file_energy)) if all(fe is not None for fe in file_energy) else None
         cross = manifest.cross_energies(folder, x[None, :]) if energy is not None else None

@@ -11,6 +11,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.outputs import check_file, writing
 
 
 def _check_json_output(output: str) -> None:
@@ -36,10 +37,10 @@ def _bar(description: str, total: int):
 def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, timing: bool) -> None:
     """Compile IN for a target: one file per subproblem plus manifest.json in OUTDIR."""
     from qsel import files
+    from qsel.outputs import replace_folder
     from qsel.passes import build
     from qsel.targets.base import from_spec
-    from qsel.targets.emit import MANIFEST
-    from qsel.targets.emit import emit as run_emit
+    from qsel.targets.emit import MANIFEST, write_files
     from qsel.targets.registry import get_target
     from qsel.timing import Timer
 
@@ -47,9 +48,11 @@ def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, t
     pipe = target.default_pipeline if pipeline is None else pipeline
     build(pipe)  # pipeline errors before any file is read
     timer = Timer()
-    with timer.stage(f"load {input_path}"):
-        problem = files.load(input_path)
-    out = run_emit(problem, target, outdir, pipeline=pipe)
+    # OUTDIR is checked and locked before the IR is read; it is replaced only when everything is written
+    with replace_folder(outdir, marker=MANIFEST, what="qsel emit") as staging:
+        with timer.stage(f"load {input_path}"):
+            problem = files.load(input_path)
+        out = write_files(problem, target, staging, pipeline=pipe)
     for name, seconds in out.timings.items():
         timer.add(name, seconds)
     m = out.manifest
@@ -84,11 +87,13 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     from qsel.passes import build
     from qsel.targets.base import blocks_of, from_spec
     from qsel.targets.registry import get_solver
-    from qsel.targets.solve import prepare, solve_to_result
+    from qsel.solving import solve_to_result
+    from qsel.targets.solve import prepare
     from qsel.timing import Timer
 
     solver = from_spec(solver_spec, "solver", get_solver)
     _check_json_output(output)
+    check_file(output)
     if num_reads < 1:
         raise ir.QselError(f"--num-reads must be at least 1, got {num_reads}")
     if max_iterations < 1:
@@ -110,7 +115,7 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     timer.add("solve", run.solution.timings["solve"])
     result, sol, nblocks, extra = run.result, run.solution, run.blocks, run.result.extra
     result.extra["timings"]["load"] = timer.entries[0][1]
-    with timer.stage(f"save {output}"):
+    with timer.stage(f"save {output}"), writing(output):
         result.save(output)
     its = len(sol.iterations) - 1
     click.echo(f"{output}: {solver.spec()} ({mode}, {nblocks} block(s){f', {its} iteration(s)' if its else ''}), "
@@ -128,21 +133,25 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
 @click.option("-o", "--output", required=True, metavar="RESULT.json", help="The composed result file.")
 @click.option("--ir", "ir_path", default=None, metavar="IN.qir",
               help="The IR (as emitted, or the original): exact energies with cross terms, and feasibility.")
-def compose(manifest_path: str, results: tuple[str, ...], output: str, ir_path: str | None) -> None:
+@click.option("--force", is_flag=True, help="Use an --ir from another model or calibration batch than the manifest's.")
+def compose(manifest_path: str, results: tuple[str, ...], output: str, ir_path: str | None, force: bool) -> None:
     """Compose per-block results produced elsewhere (dimod SampleSet JSON, qiskit counts, OpenQAOA JSON)."""
     from qsel import files
     from qsel.result import Result
     from qsel.targets.compose import compose as run_compose
 
     _check_json_output(output)
+    check_file(output)
     problem = files.load(ir_path) if ir_path else None
     t0 = time.perf_counter()
-    c = run_compose(manifest_path, list(results), problem=problem, ir_path=ir_path)
+    c = run_compose(manifest_path, list(results), problem=problem, ir_path=ir_path, force=force,
+                    warn=lambda message: click.echo(f"qsel: warning: {message}", err=True))
     report = dict(c.report)
     report["energy_exact"] = c.exact_energy
     report["timings"] = {"compose": time.perf_counter() - t0}
     result = Result.from_assignment(c.problem, c.x, f"compose:{report['target']}", energy=c.energy, **report)
-    result.save(output)
+    with writing(output):
+        result.save(output)
     energy = "unknown" if result.energy is None else f"{result.energy:.6g}"
     click.echo(f"{output}: composed {len(report['blocks'])} block(s), energy {energy}"
                f"{'' if c.exact_energy else ' (from the block files)'}, feasible {result.feasible}", err=True)
