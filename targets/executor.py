@@ -1,4 +1,4 @@
-"""One small executor interface for independent solving work (block solves, subproblem batches).
+"""One small executor interface for independent solving work (block solves, subproblem batches, layers).
 
     with executor_for(workers) as pool:
         results = pool.map(fn, tasks)      # results[i] = fn(tasks[i]), in order
@@ -7,21 +7,32 @@
 * ``workers > 1``: :class:`ProcessExecutor`, a ``concurrent.futures``
   process pool (fork where the platform has it); ``fn`` and the tasks must
   pickle (solvers are frozen dataclasses, problems are arrays).
+* a Dask client made current by :func:`use_client` (``qsel --cluster``):
+  :class:`DaskExecutor`, whatever ``workers`` says; tasks run on the
+  cluster's workers, Dask retries a task whose worker died
+  (``distributed.scheduler.allowed-failures``) and a task that still fails
+  becomes a :class:`qsel.ir.QselError` naming it (:func:`describe_failure`).
 
-A distributed back end (Dask) plugs in by implementing the same two methods
-(``map`` and the context manager); callers never know where work ran, and
-results must not depend on it: any randomness lives in the tasks' seeds.
+Callers never know where work ran, and results must not depend on it: any
+randomness lives in the tasks' seeds. Only :class:`DaskExecutor` touches
+Dask, and only when a client exists, so the embedded default never imports it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+from qsel import ir
 
 
 class Executor(Protocol):
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]: ...
+
+    def share(self, obj: Any) -> Any: ...  # a handle to pass inside tuples of many tasks (sent once)
 
     def __enter__(self) -> "Executor": ...
 
@@ -33,6 +44,9 @@ class SerialExecutor:
 
     def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> list[Any]:
         return [fn(t) for t in tasks]
+
+    def share(self, obj: Any) -> Any:
+        return obj
 
     def __enter__(self) -> "SerialExecutor":
         return self
@@ -54,6 +68,9 @@ class ProcessExecutor:
             return [fn(t) for t in tasks]
         return list(self.pool.map(fn, tasks))
 
+    def share(self, obj: Any) -> Any:
+        return obj
+
     def __enter__(self) -> "ProcessExecutor":
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -66,6 +83,121 @@ class ProcessExecutor:
             self.pool = None
 
 
-def executor_for(workers: int) -> SerialExecutor | ProcessExecutor:
-    """The executor for ``workers`` processes (1: serial)."""
+class DaskExecutor:
+    """Tasks on a ``dask.distributed`` client's workers; results gathered in order.
+
+    ``name(task)`` says what a task is ("block b3", "layer fc2") in the error raised when it fails;
+    ``hint(task)`` adds what the user can do when a worker died under it (out of memory or lost)."""
+
+    def __init__(self, client: Any, *, name: Callable[[Any], str] | None = None,
+                 hint: Callable[[Any], str] | None = None) -> None:
+        self.client = client
+        self.name = name or (lambda task: "a task")
+        self.hint = hint
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
+        tasks = list(tasks)
+        if not tasks:
+            return []
+        futures = self.client.map(fn, tasks, pure=False)
+        try:
+            return gather(self.client, futures, [self.name(t) for t in tasks],
+                          [self.hint(t) if self.hint else "" for t in tasks])
+        finally:
+            self.client.cancel(futures)
+
+    def share(self, obj: Any) -> Any:
+        """Sent to every worker once; a task tuple holding the returned future gets the object itself
+        (Dask resolves futures inside tuples, lists and dicts of a task's argument)."""
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def __enter__(self) -> "DaskExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def gather(client: Any, futures: list[Any], names: list[str], hints: list[str]) -> list[Any]:
+    """Results of ``futures`` in order; the first failure (in completion order) becomes a QselError."""
+    from distributed import as_completed
+
+    out: dict[Any, Any] = {}
+    where = {f.key: k for k, f in enumerate(futures)}
+    for future in as_completed(futures, loop=client.loop):
+        k = where[future.key]
+        if future.status == "error":
+            raise describe_failure(future.exception(), names[k], hints[k], client) from None
+        if future.status == "cancelled":
+            raise ir.QselError(f"{names[k]} was cancelled on the cluster (the scheduler or its workers went "
+                               f"away); start them again and rerun") from None
+        out[k] = future.result()
+    return [out[k] for k in range(len(futures))]
+
+
+def describe_failure(exc: BaseException, what: str, hint: str, client: Any = None) -> Exception:
+    """A worker-side failure as the error a user acts on: qsel's own errors pass through unchanged; a task
+    whose workers all died (``KilledWorker``: Dask already retried it on others) or that ran out of memory
+    says which piece of work it was, the workers' memory limit, and what to change."""
+    if isinstance(exc, ir.QselError):
+        return exc
+    from distributed.scheduler import KilledWorker
+
+    limit = worker_memory_limit(client) if client is not None else None
+    limit_text = f"; workers are limited to {limit / 2**30:.1f} GiB each" if limit else ""
+    if isinstance(exc, KilledWorker):
+        return ir.QselError(f"{what}: every worker that ran it died (Dask retried it on "
+                            f"{_attempts(exc)} worker(s)){limit_text}; a worker killed for exceeding its memory "
+                            f"limit looks like this: {hint or 'give the workers more memory'}; "
+                            f"if workers were stopped, start them again and rerun")
+    if isinstance(exc, MemoryError):
+        return ir.QselError(f"{what}: a worker ran out of memory{limit_text}; "
+                            f"{hint or 'give the workers more memory'}")
+    return ir.QselError(f"{what} failed on a worker: {type(exc).__name__}: {exc}")
+
+
+def _attempts(exc: BaseException) -> str:
+    import dask
+
+    try:
+        return str(int(dask.config.get("distributed.scheduler.allowed-failures")) + 1)
+    except (KeyError, TypeError, ValueError):
+        return "several"
+
+
+def worker_memory_limit(client: Any) -> int | None:
+    """The smallest memory limit (bytes) among the client's workers, None when unlimited or unknown."""
+    try:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    except Exception:  # the scheduler went away: no limit to report
+        return None
+    limits = [int(w.get("memory_limit") or 0) for w in workers]
+    limits = [x for x in limits if x > 0]
+    return min(limits) if limits else None
+
+
+_CLIENT: contextvars.ContextVar[Any] = contextvars.ContextVar("qsel_dask_client", default=None)
+
+
+@contextlib.contextmanager
+def use_client(client: Any) -> Iterator[Any]:
+    """Make ``client`` the one :func:`executor_for` hands out work to inside the ``with`` block."""
+    token = _CLIENT.set(client)
+    try:
+        yield client
+    finally:
+        _CLIENT.reset(token)
+
+
+def current_client() -> Any:
+    """The Dask client made current by :func:`use_client`, or None (one process)."""
+    return _CLIENT.get()
+
+
+def executor_for(workers: int, *, name: Callable[[Any], str] | None = None,
+                 hint: Callable[[Any], str] | None = None) -> SerialExecutor | ProcessExecutor | DaskExecutor:
+    """The executor for ``workers`` processes (1: serial), or the current Dask client's when there is one."""
+    client = current_client()
+    if client is not None:
+        return DaskExecutor(client, name=name, hint=hint)
     return SerialExecutor() if int(workers) <= 1 else ProcessExecutor(int(workers))

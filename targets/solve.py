@@ -125,8 +125,9 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
     lowered for it and its samples polished. Independent blocks run through one executor (``workers``
     processes; 1: here)."""
     from .composites import adapt
-    from .decompose import DecomposeComposite, Search
+    from .decompose import DecomposeComposite
     from .executor import executor_for
+    from .groups import iterate
     from .manifest import block_constants
 
     if mode not in ("independent", "iterate"):
@@ -148,7 +149,8 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
     for b, blk in enumerate(blocks):
         sub = block_problem(problem, blk, offset=float(consts[b]))
         tasks.append((adapt(solver, sub), sub, num_reads, _block_seed(seed, 0, b, len(blocks))))
-    with executor_for(workers if len(blocks) > 1 else 1) as pool:
+    with executor_for(workers if len(blocks) > 1 else 1,
+                      name=lambda t: f"a block solve ({t[1].num_vars} variables)") as pool:
         answers = pool.map(_sample_block, tasks)
     x = np.zeros(n, dtype=np.int8)
     block_info: list[dict[str, Any]] = []
@@ -170,11 +172,12 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
                    "seconds": time.perf_counter() - start_all}]
     if mode == "iterate" and len(blocks) > 1:
         # the decomposition over the fixed partition: sweeps of clamped block solves, accepted when better
-        opts = DecomposeComposite(child=solver, strategy="partition", reads=num_reads, batch=1, workers=1,
-                                  patience=len(blocks), max_subproblems=max_iterations * len(blocks))
-        search = Search(problem, solver, max(b.size for b in blocks), opts, seed,
-                        partitions=[b.indices for b in blocks])
-        x_new, report = search.run(x.astype(np.float64), progress=progress)
+        # (groups of blocks that share no couplings run concurrently: qsel.targets.groups)
+        def opts_for(nb: int) -> DecomposeComposite:
+            return DecomposeComposite(child=solver, strategy="partition", reads=num_reads, batch=1, workers=1,
+                                      patience=nb, max_subproblems=max_iterations * nb)
+
+        x_new, report = iterate(problem, solver, blocks, x, opts_for, seed, progress, workers)
         x = x_new.astype(np.int8)
         X1 = x[None, :]
         energy = float(problem.energies(X1)[0])
@@ -224,18 +227,6 @@ def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class SolveRun:
-    """``solve_to_result``'s answer: the result on the original IR and how it was obtained."""
-
-    result: Any  # qsel.result.Result
-    solution: Solution
-    solved: ir.Problem  # the problem the solver saw (after the pipeline)
-    pass_times: dict[str, float]
-    auto_pipeline: str
-    blocks: int
-
-
 def prepare(original: ir.Problem, solver: Solver, pipeline: str = "") -> tuple[ir.Problem, dict[str, float], str]:
     """Run ``pipeline``, then ``lower-constraints`` if the IR still has constraints the solver cannot
     enforce: (problem to solve, seconds per pass, the automatic pipeline added or "")."""
@@ -248,33 +239,3 @@ def prepare(original: ir.Problem, solver: Solver, pipeline: str = "") -> tuple[i
         problem, more = run_pipeline(problem, auto)
         pass_times.update(more)
     return problem, pass_times, auto
-
-
-def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
-                    num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
-                    progress: Progress | None = None,
-                    prepared: tuple[ir.Problem, dict[str, float], str] | None = None) -> SolveRun:
-    """Prepare (:func:`prepare`, unless ``prepared`` is given), solve, and map the assignment back to
-    ``original``'s variables (fixed values restored, slack bits dropped) as a :class:`qsel.result.Result`."""
-    from qsel.passes.mapping import restore
-    from qsel.result import Result
-
-    t_start = time.perf_counter()
-    problem, pass_times, auto = prepared if prepared is not None else prepare(original, solver, pipeline)
-    nblocks = len(blocks_of(problem, constraints="ignore"))
-    sol = solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=max_iterations,
-                progress=progress)
-    x = restore(original, problem, sol.x[None, :].astype(np.float64))[0]
-    extra = {
-        "solved": {"pipeline": ",".join(p for p in (pipeline, auto) if p), "lowered_by_solve": bool(auto),
-                   "num_vars": problem.num_vars, "blocks": nblocks, "energy": sol.energy,
-                   "violation": sol.violation,
-                   "energy_of": "the solved problem (after the pipeline: penalties and scale included)"},
-        **sol.report(),
-        "num_reads": num_reads, "seed": seed,
-        "timings": {"passes": float(sum(pass_times.values())), **dict(pass_times),
-                    "solve": sol.timings["solve"], "solver": sol.timings["solver"],
-                    "total": time.perf_counter() - t_start},
-    }
-    result = Result.from_assignment(original, x, solver.spec(), **extra)
-    return SolveRun(result, sol, problem, pass_times, auto, nblocks)

@@ -17,7 +17,8 @@ in :attr:`Dataset.standardisation`.
 
 Files are used whole for either split: ``.npy`` (X only), ``.npz`` (``X`` and
 optional ``y``), ``.csv`` (numbers; a header column called ``y`` or ``label``
-holds the labels). Integer-valued labels make a classification set, other
+holds the labels). :func:`stream_dataset` reads a ``.npy`` batch larger than
+memory through a memory map, one chunk of samples at a time (:class:`Chunks`). Integer-valued labels make a classification set, other
 labels a regression set.
 """
 
@@ -58,6 +59,7 @@ class Dataset:
     fingerprint: str
     standardisation: str
     num_classes: int | None
+    chunks: "Chunks | None" = None  # streamed: read in chunks (stream_dataset), X may be a read-only memory map
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -73,6 +75,82 @@ def fingerprint(X: np.ndarray, y: np.ndarray | None) -> str:
     if y is not None:
         h.update(np.ascontiguousarray(y).tobytes())
     return f"sha256:{h.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True, eq=False)
+class Chunks:
+    """A calibration batch read ``size`` samples at a time, as float64 copies of one chunk each.
+
+    ``path`` (a ``.npy`` file) is opened with ``np.load(mmap_mode="r")`` by whichever process reads it, so
+    the object pickles as a file name, never as the data (a cluster's workers read the file themselves:
+    on a real cluster it must be on a file system they share); ``array`` holds a batch already in memory.
+    Peak memory while lowering a layer is set by ``size``, not by the batch."""
+
+    size: int
+    m: int
+    path: str | None = None
+    array: np.ndarray | None = None
+    sample_shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ir.QselError(f"--chunk must be at least 1 sample, got {self.size}")
+
+    def _source(self) -> np.ndarray:
+        if self.array is not None:
+            return self.array
+        assert self.path is not None
+        return np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def __iter__(self):
+        """(start, stop, X[start:stop] as float64 with the batch's sample shape), in order."""
+        X = self._source()
+        for start in range(0, self.m, self.size):
+            stop = min(start + self.size, self.m)
+            chunk = np.array(X[start:stop], dtype=np.float64)
+            yield start, stop, chunk.reshape(stop - start, *self.sample_shape) if self.sample_shape else chunk
+
+    def __len__(self) -> int:
+        return -(-self.m // self.size)
+
+    def reshaped(self, sample_shape: tuple[int, ...]) -> "Chunks":
+        return dataclasses.replace(self, sample_shape=tuple(int(d) for d in sample_shape))
+
+
+def stream_dataset(spec: str, chunk: int, split: str = "train", *, limit: int | None = None) -> Dataset:
+    """Like :func:`load_dataset`, but a ``.npy`` file stays on disk (memory map) and is checked and
+    fingerprinted chunk by chunk (the same ``sha256:`` value as loading it whole); ``dataset.chunks`` reads
+    it ``chunk`` samples at a time. Other sources are loaded as usual and then read in chunks."""
+    if chunk < 1:
+        raise ir.QselError(f"--chunk must be at least 1 sample, got {chunk}")
+    path = Path(spec)
+    if path.suffix.lower() != ".npy":
+        ds = load_dataset(spec, split, limit=limit)
+        return dataclasses.replace(ds, chunks=Chunks(chunk, len(ds), array=ds.X))
+    if limit is not None and limit < 1:
+        raise ir.QselError(f"{spec}: the sample limit must be at least 1, got {limit}")
+    if not path.is_file():
+        raise ir.QselError(f"{spec}: no such file" if not path.exists() else f"{spec}: is a folder, expected a data file")
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ir.FormatError(f"{spec}: unreadable .npy file ({exc})") from None
+    if X.dtype.kind not in "fiub":
+        raise ir.FormatError(f"{spec}: X must be numeric, got dtype {X.dtype}")
+    if X.ndim < 2 or X.shape[0] == 0 or int(np.prod(X.shape[1:])) == 0:
+        raise ir.QselError(f"{spec}: X must be a non-empty samples x features array, got shape {X.shape}")
+    m = X.shape[0] if limit is None else min(limit, X.shape[0])
+    chunks = Chunks(chunk, m, path=str(path), sample_shape=tuple(X.shape[1:]))
+    h = hashlib.sha256()
+    for start, _, part in chunks:
+        bad = ~np.isfinite(part)
+        if bad.any():
+            row, *col = (int(i) for i in np.argwhere(bad)[0])
+            raise ir.QselError(f"{spec}: X has NaN/Inf at row {start + row}, feature index {tuple(col)} "
+                               f"(0-based); the data must be finite")
+        h.update(np.ascontiguousarray(part).tobytes())
+    return Dataset(X[:m], None, str(spec), split, "classification", f"sha256:{h.hexdigest()[:16]}", "none",
+                   None, chunks=chunks)
 
 
 def load_dataset(spec: str, split: str = "train", *, standardise: bool | None = None,
@@ -123,7 +201,8 @@ def check_compatible(network: Network, dataset: Dataset) -> Dataset:
             raise ir.QselError(f"{dataset.name}: the network expects inputs of shape {want} "
                                f"({int(np.prod(want))} features) but the data has {int(np.prod(have))} "
                                f"feature(s) per sample (shape {have})")
-        dataset = dataclasses.replace(dataset, X=dataset.X.reshape(dataset.X.shape[0], *want))
+        dataset = dataclasses.replace(dataset, X=dataset.X.reshape(dataset.X.shape[0], *want),
+                                      chunks=None if dataset.chunks is None else dataset.chunks.reshaped(want))
     if network.task == "classification" and dataset.y is not None:
         outputs = network.layers[-1].units
         if dataset.task != "classification":
@@ -313,4 +392,4 @@ def _labels(spec: str, y: np.ndarray | None) -> tuple[Task, np.ndarray | None, i
     return "regression", yf, None
 
 
-__all__ = ["BUILTINS", "Dataset", "check_compatible", "fingerprint", "load_dataset"]
+__all__ = ["BUILTINS", "Chunks", "Dataset", "check_compatible", "fingerprint", "load_dataset", "stream_dataset"]

@@ -82,6 +82,114 @@ def gram(A: np.ndarray, tile: int = GRAM_TILE) -> np.ndarray:
     return G
 
 
+def _tiles(n: int, tile: int) -> list[slice]:
+    return [slice(a, min(a + tile, n)) for a in range(0, n, tile)]
+
+
+def gram_add(G: np.ndarray, A: np.ndarray, tile: int = GRAM_TILE) -> None:
+    """G += A^T A on the upper tiles only (diagonal tiles whole), in place: the temporary is one tile, not
+    n x n, so accumulating over sample chunks costs G plus a chunk (:func:`mirror_upper` completes G)."""
+    tiles = _tiles(A.shape[1], tile)
+    for i, ia in enumerate(tiles):
+        Aa = A[:, ia]
+        for ib in tiles[i:]:
+            G[ia, ib] += Aa.T @ A[:, ib]
+
+
+def mirror_upper(G: np.ndarray, tile: int = GRAM_TILE) -> None:
+    """Copy the upper off-diagonal tiles of G onto the lower ones (after :func:`gram_add`)."""
+    tiles = _tiles(G.shape[0], tile)
+    for i, ia in enumerate(tiles):
+        for ib in tiles[i + 1:]:
+            G[ib, ia] = G[ia, ib].T
+
+
+def hadamard_gram(Q: np.ndarray, W: np.ndarray, tile: int = GRAM_TILE) -> None:
+    """Q *= W^T W in place, tile by tile (no n x n temporary for W^T W)."""
+    for ia in _tiles(Q.shape[0], tile):
+        Wa = W[:, ia]
+        for ib in _tiles(Q.shape[0], tile):
+            Q[ia, ib] *= Wa.T @ W[:, ib]
+
+
+@dataclass
+class ChunkSums:
+    """Sums over sample chunks from which a dense next layer's neuron terms follow exactly (streamed
+    calibration: peak memory is these sums plus one chunk, whatever the batch size).
+
+    For activations A (m x n, rows arriving in chunks A_c) and labels Y (m x k, chunks Y_c):
+
+        G = sum_c A_c^T A_c,   a = sum_c A_c^T 1,   AY = sum_c A_c^T Y_c,   yy = sum_c ||Y_c||^2,
+        y1 = sum_c Y_c^T 1,    m = sum_c m_c.
+
+    :meth:`terms` gives the reconstruct problem (T = A W^T: r = Q 1, no target sums needed);
+    :meth:`fit_terms` the fit problem against T = c Y - b without a second pass over the data:
+    A^T T = c AY - a b^T and ||T||^2 = c^2 yy - 2 c b.y1 + m ||b||^2."""
+
+    G: np.ndarray
+    colsum: np.ndarray
+    m: int = 0
+    AY: np.ndarray | None = None
+    yy: float = 0.0
+    ysum: np.ndarray | None = None
+
+    @classmethod
+    def zeros(cls, n: int, k: int | None = None) -> "ChunkSums":
+        return cls(np.zeros((n, n)), np.zeros(n), 0, None if k is None else np.zeros((n, k)), 0.0,
+                   None if k is None else np.zeros(k))
+
+    def add(self, A: np.ndarray, Y: np.ndarray | None = None) -> None:
+        """Fold in one chunk of activations (and of labels when the sums track them)."""
+        A = np.asarray(A, dtype=np.float64)
+        gram_add(self.G, A)
+        self.colsum += A.sum(axis=0)
+        self.m += A.shape[0]
+        if self.AY is not None:
+            assert Y is not None and self.ysum is not None
+            Y = np.asarray(Y, dtype=np.float64)
+            self.AY += A.T @ Y
+            self.yy += float(np.vdot(Y, Y))
+            self.ysum += Y.sum(axis=0)
+
+    def _q(self, W: np.ndarray) -> np.ndarray:
+        """Q = (G / m) o (W^T W), in place on G (the sums cannot be used for terms again)."""
+        mirror_upper(self.G)
+        Q = self.G
+        Q *= 1.0 / self.m
+        hadamard_gram(Q, W)
+        return Q
+
+    def terms(self, W: np.ndarray) -> Terms:
+        """Reconstruct the dense next layer itself (as :func:`neuron_terms` with T=None)."""
+        Q = self._q(W)
+        r = Q.sum(axis=1)
+        return Terms(Q, r, float(r.sum()))
+
+    def fit_scale(self, W: np.ndarray, b: np.ndarray, keep_count: int, dense_sq: float) -> float:
+        """:func:`fit_target_scale` from the sums: g_i = sum_k AY_ik W_ki, the top keep_count units by g,
+        c = (sum_top g + b.y1) / yy; c <= 0: sqrt(||A W^T + b||^2 / yy) with ``dense_sq`` = ||A W^T||^2."""
+        assert self.AY is not None and self.ysum is not None
+        g = np.einsum("ik,ki->i", self.AY, W)
+        top = np.argsort(-g, kind="stable")[:keep_count]
+        c = float(g[top].sum() + b @ self.ysum) / self.yy if self.yy > 0 else 0.0
+        if c <= 0:
+            dense = dense_sq + 2.0 * float(b @ (W @ self.colsum)) + self.m * float(b @ b)
+            c = float(np.sqrt(dense / max(self.yy, 1e-300)))
+        return c
+
+    def fit_terms(self, W: np.ndarray, b: np.ndarray, keep_count: int,
+                  scale: float | None = None) -> tuple[Terms, float]:
+        """The fit problem against T = c Y - b (as :func:`neuron_terms` with that T) and c: ``scale``, or
+        :meth:`fit_scale`'s (||A W^T||^2 = m 1^T Q 1)."""
+        assert self.AY is not None and self.ysum is not None
+        Q = self._q(W)
+        c = scale if scale is not None else self.fit_scale(W, b, keep_count, self.m * float(Q.sum()))
+        AT = c * self.AY - np.outer(self.colsum, b)
+        tt = c * c * self.yy - 2.0 * c * float(b @ self.ysum) + self.m * float(b @ b)
+        r = np.einsum("ik,ki->i", AT, W) / self.m
+        return Terms(Q, r, tt / self.m), c
+
+
 def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> Terms:
     """Units = columns of A (m x n) feeding a dense layer with weight W (k x n); target T (m x k).
 
