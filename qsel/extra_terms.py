@@ -196,7 +196,8 @@ def compile_terms(problem: ir.Problem, expr: Any, params: Mapping[str, float] | 
         model = expr.compile()
     except Exception as exc:  # pyqubo's C++ core raises RuntimeError/TypeError on bad expressions
         raise ir.QselError(f"pyqubo could not compile the extra terms: {exc}") from None
-    qubo, const = _to_qubo(model, feed)
+    qubo, const = _to_qubo(model, feed)  # first: it names a placeholder without a value (energy() would abort)
+    _check_finite(model, feed)
     used = {name: feed[name] for name in feed if _uses_placeholder(model, feed, name)}
     unused = sorted(set(feed) - set(used))
     if unused:
@@ -212,7 +213,7 @@ def compile_terms(problem: ir.Problem, expr: Any, params: Mapping[str, float] | 
     c = np.fromiter((index[v] for (_, v), _ in items), np.int64, m)
     q = np.fromiter((val for _, val in items), np.float64, m)
     if not np.all(np.isfinite(q)) or not math.isfinite(const):
-        raise ir.QselError("the extra terms have NaN or infinite coefficients (check the parameter values)")
+        raise NonFiniteTerms("the extra terms have a NaN or infinite coefficient")
     diag = r == c
     linear = np.zeros(problem.num_vars)
     np.add.at(linear, r[diag], q[diag])
@@ -220,6 +221,21 @@ def compile_terms(problem: ir.Problem, expr: Any, params: Mapping[str, float] | 
     lo, hi = np.minimum(r[keep], c[keep]), np.maximum(r[keep], c[keep])
     constraints = _record_constraints(model, feed, record_limit, index)
     return CompiledTerms(linear, lo, hi, q[keep], float(const), used, constraints, len(model.variables))
+
+
+class NonFiniteTerms(ir.QselError):
+    """The extra terms hold a NaN or infinite coefficient (:func:`add_terms` adds where the file made it)."""
+
+
+def _check_finite(model: Any, feed: dict[str, float]) -> None:
+    """Raise :class:`NonFiniteTerms` when a coefficient of the compiled model is NaN or infinite.
+
+    pyqubo's ``to_qubo`` drops NaN terms without a word, so the check evaluates the energy at x = all ones
+    first: E(1) = c + sum of every coefficient, which is NaN or infinite exactly when some coefficient is
+    (or, for finite ones, when their sum overflows float64, which no usable QUBO does). One O(terms) pass."""
+    e = model.energy({v: 1 for v in model.variables}, vartype="BINARY", feed_dict=feed)
+    if not math.isfinite(e):
+        raise NonFiniteTerms("the extra terms have a NaN or infinite coefficient")
 
 
 def _feed_dict(params: Mapping[str, float] | None) -> dict[str, float]:
@@ -421,7 +437,14 @@ def add_terms(problem: ir.Problem, build: Build, params: Mapping[str, float] | N
         e = np.zeros(0, np.int64)
         terms = CompiledTerms(np.zeros(problem.num_vars), e, e, np.zeros(0), const, {}, {}, 0)
     else:
-        terms = compile_terms(problem, expr, params, record_limit=record_limit)
+        try:
+            terms = compile_terms(problem, expr, params, record_limit=record_limit)
+        except NonFiniteTerms as exc:
+            line = build.non_finite_line(TermVariables(problem)) if isinstance(build, TermsFile) else None
+            where = str(build.path) if isinstance(build, TermsFile) else source
+            where = f"{where}:{line}" if line is not None else where
+            raise ir.QselError(f"{where}: {exc} (pyqubo would drop it silently; check the numbers and the "
+                               f"parameter values)") from None
 
     resolved = [_resolve(c, problem) for c in constraints]
     labels_seen = {c.label for c in problem.constraints}
@@ -504,6 +527,50 @@ class TermsFile:
         except Exception as exc:
             raise ir.QselError(f"{self._where(exc)}: error in terms(): {_describe(exc)}") from None
 
+    def non_finite_line(self, x: TermVariables, budget: int = 20_000_000) -> int | None:
+        """The line of the file after which a NaN or infinite number first appears in a local variable (a
+        float, a numpy array, or a pyqubo expression, whose text holds ``nan``/``inf``), or the ``return``
+        line whose value holds one; else the line where ``terms`` returned (a product that overflows only
+        inside pyqubo); None when the function did not return.
+
+        Runs ``terms`` again under ``sys.settrace`` (called only once the terms were found non-finite, so a
+        normal run pays nothing); expressions are printed to text at most ``budget`` characters in all, so a
+        large build is not slowed down quadratically. Hand-written: Python offers no hook on the float that a
+        pyqubo expression swallows."""
+        target = str(self.path.resolve())
+        left = [budget]
+        last: dict[int, int] = {}
+        found: list[int] = []
+        returned: list[int] = []  # where terms() returned: the line whose value overflowed inside pyqubo
+        code = getattr(self.function, "__code__", None)
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line":
+                if any(_holds_non_finite(v, left) for v in frame.f_locals.values()):
+                    found.append(last.get(id(frame), frame.f_lineno))
+                    raise _Found
+                last[id(frame)] = frame.f_lineno
+            elif event == "return":
+                if _holds_non_finite(arg, left):
+                    found.append(frame.f_lineno)
+                    raise _Found
+                if frame.f_code is code:
+                    returned.append(frame.f_lineno)
+            return local
+
+        def calls(frame: Any, event: str, arg: Any) -> Any:
+            return local if frame.f_code.co_filename == target else None
+
+        previous = sys.gettrace()
+        sys.settrace(calls)
+        try:
+            self.function(x, x.problem)
+        except Exception:  # noqa: BLE001 - _Found, or the user's own error (reported by the first run)
+            pass
+        finally:
+            sys.settrace(previous)
+        return found[0] if found else returned[0] if returned else None
+
     def _where(self, exc: BaseException) -> str:
         target = str(self.path.resolve())
         line = None
@@ -511,6 +578,32 @@ class TermsFile:
             if frame.filename == target:
                 line = frame.lineno
         return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+class _Found(Exception):
+    """Stops the traced re-run of ``terms`` at the first non-finite value."""
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
+_NON_FINITE = re.compile(r"(?<![\w.])-?(nan|inf)(?![\w.])", re.IGNORECASE)
+
+
+def _holds_non_finite(v: Any, left: list[int]) -> bool:
+    """Whether ``v`` is or holds (one level of list/tuple/dict) a NaN or infinite number; pyqubo expressions
+    are printed (labels in quotes left out) while ``left[0]`` characters of budget remain."""
+    if isinstance(v, (list, tuple)):
+        return any(_holds_non_finite(u, left) for u in v[:1000])
+    if isinstance(v, dict):
+        return any(_holds_non_finite(u, left) for u in list(v.values())[:1000])
+    if isinstance(v, (float, np.floating)):
+        return not math.isfinite(float(v))
+    if isinstance(v, np.ndarray):
+        return v.dtype.kind in "fc" and not bool(np.isfinite(v).all())
+    if type(v).__module__ == "cpp_pyqubo" and left[0] > 0:
+        text = str(v)
+        left[0] -= len(text)
+        return _NON_FINITE.search(_QUOTED.sub("", text)) is not None
+    return False
 
 
 def _describe(exc: BaseException) -> str:
