@@ -5,7 +5,7 @@ The problem (issue 9's case): a random (untrained) ReLU MLP 64-W-10
 with the ``fit`` objective (strong-lottery-ticket setting) at keep 25 %: W
 variables, one dense W x W coupling block, one cardinality constraint.
 
-Every run solves that IR through ``qsel.targets.solve.solve_to_result`` (the
+Every run solves that IR through ``qsel.solving.solve_to_result`` (the
 path ``qsel solve`` takes) with a solver spec:
 
 * ``tabu``, ``sa`` — the whole layer, default options (constraint lowered to a
@@ -48,7 +48,7 @@ from qsel.frontend.data import load_dataset
 from qsel.frontend.init import init_network
 from qsel.targets.base import from_spec
 from qsel.targets.registry import get_solver
-from qsel.targets.solve import solve_to_result
+from qsel.solving import solve_to_result
 
 
 def digits_problem(width: int, keep: float = 0.25, seed: int = 0) -> ir.Problem:

@@ -34,7 +34,7 @@ import numpy as np
 
 from qsel import ir
 from qsel.ir.jsonfile import read_document, write_json
-from qsel.masks import Selection
+from qsel.frontend.masks import Selection
 
 FORMAT = "qsel-result"
 VERSION = 1

@@ -158,7 +158,7 @@ def target_block_size(target_spec: str) -> int | None:
 
 def _solver_callback(config: SelectConfig) -> Callable[[ir.Problem], np.ndarray]:
     """Sequential schedule: each layer's problem is solved as :func:`solve_plan` says."""
-    from qsel.targets.solve import solve_to_result
+    from qsel.solving import solve_to_result
 
     def solve_layer(p: ir.Problem) -> np.ndarray:
         solver, pipeline = solve_plan(config, p.num_vars)
@@ -180,7 +180,7 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
     """compile -> pipeline -> (emit) -> solve -> result, for one keep setting."""
     from qsel.targets.base import from_spec
     from qsel.targets.registry import get_target
-    from qsel.targets.solve import solve_to_result
+    from qsel.solving import solve_to_result
 
     timings: dict[str, float] = {}
     t = time.perf_counter()

@@ -17,7 +17,7 @@ from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_net
 from qsel.frontend.network import Layer, Network
 from qsel.frontend.objective import measure
 from qsel.frontend.prune import apply_selection
-from qsel.masks import Selection
+from qsel.frontend.masks import Selection
 
 ACTS = ["relu", "tanh", "sigmoid", "sin", "sign", "identity"]
 

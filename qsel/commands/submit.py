@@ -4,7 +4,7 @@
                 [--mode independent|iterate] [--num-reads N] [--seed S]
 
 The device is a registered solver (:mod:`qsel.targets.remote`) and the run goes
-through :func:`qsel.targets.solve.solve_to_result`, the code path of
+through :func:`qsel.solving.solve_to_result`, the code path of
 ``qsel solve``; so the device gets the same decomposition and polish as the
 local solvers, and ``submit --local`` gives what ``qsel solve`` gives with the
 spec the result file records under ``solver``. Default specs:
@@ -139,7 +139,7 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
     """Solve IN on D-Wave or IBM (or their local stand-ins) through qsel solve's composites; write RESULT.json."""
     from qsel import files
     from qsel.passes import build
-    from qsel.targets.solve import solve_to_result
+    from qsel.solving import solve_to_result
 
     if not output.endswith(".json"):
         raise ir.QselError(f"-o {output!r}: the result file must end in .json")

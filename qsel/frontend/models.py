@@ -1,16 +1,8 @@
 """Model files in and out: the format follows the suffix; every loaded network is checked.
 
-| suffix            | format                                   | module                           |
-|-------------------|------------------------------------------|----------------------------------|
-| ``.npz``          | qsel's own MLP/CNN file (lossless)       | :mod:`.formats.npz`              |
-| ``.joblib .pkl``  | scikit-learn MLPClassifier/MLPRegressor  | :mod:`.formats.sklearn_model`    |
-| ``.onnx``         | ONNX (Gemm/MatMul/Conv chains, float32)  | :mod:`.formats.onnx_model`       |
-| ``.pt .pth``      | PyTorch state_dict + ``.arch.json``      | :mod:`.formats.torch_model`      |
-
-:func:`check_network` is the one place that decides whether a Network is
-well formed (known activations, consecutive shapes that fit, finite weights);
-loaders call it so that every format fails the same way, naming the file and
-the layer.
+The formats are the modules of :mod:`qsel.frontend.formats`, found by its registry (a new format is
+one new file there). :func:`check_network` (:mod:`qsel.frontend.network_check`) runs on every network
+read or written, so every format fails the same way, naming the file and the layer.
 """
 
 from __future__ import annotations
@@ -18,26 +10,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from qsel import ir
 
-from .network import ACTIVATIONS, Network
+from .formats import ModelFormat, registry
+from .network import Network
+from .network_check import check_network
 
-LOAD_SUFFIXES = {".npz": "npz", ".joblib": "sklearn", ".pkl": "sklearn", ".onnx": "onnx", ".pt": "torch",
-                 ".pth": "torch"}
-SAVE_SUFFIXES = {".npz": "npz", ".onnx": "onnx", ".pt": "torch", ".pth": "torch"}
+__all__ = ["check_network", "load_model", "model_format", "save_model", "suffixes"]
 
 
-def model_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
-    """'npz', 'sklearn', 'onnx' or 'torch' from the suffix; a QselError listing the choices otherwise."""
-    table = SAVE_SUFFIXES if for_writing else LOAD_SUFFIXES
+def suffixes(*, for_writing: bool = False) -> dict[str, ModelFormat]:
+    """suffix -> format, of the formats qsel reads (or writes)."""
+    return {s: f for f in registry().values() if f.write is not None or not for_writing for s in f.suffixes}
+
+
+def model_format(path: str | os.PathLike, *, for_writing: bool = False) -> ModelFormat:
+    """The format of ``path`` from its suffix; a QselError listing the choices otherwise."""
+    table = suffixes(for_writing=for_writing)
     suffix = Path(path).suffix.lower()
     if suffix in table:
         return table[suffix]
-    if for_writing and suffix in LOAD_SUFFIXES:
-        raise ir.QselError(f"{path}: qsel reads but does not write scikit-learn files; "
-                           f"write one of {', '.join(SAVE_SUFFIXES)} instead")
+    readable = suffixes()
+    if for_writing and suffix in readable:
+        raise ir.QselError(f"{path}: qsel reads but does not write {readable[suffix].title} files; "
+                           f"write one of {', '.join(table)} instead")
     verb = "write" if for_writing else "read"
     raise ir.QselError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; qsel can {verb} "
                        f"{', '.join(table)}")
@@ -45,106 +41,19 @@ def model_format(path: str | os.PathLike, *, for_writing: bool = False) -> str:
 
 def load_model(path: str | os.PathLike, *, trust_pickle: bool = False) -> Network:
     """Read a model file (format by suffix) into a checked :class:`Network`."""
-    kind = model_format(path)
+    fmt = model_format(path)
     p = Path(path)
     if not p.exists():
         raise ir.QselError(f"{path}: no such file")
     if p.is_dir():
         raise ir.QselError(f"{path}: is a folder, expected a model file")
-    if kind == "npz":
-        from .formats.npz import load_npz
-
-        network = load_npz(p)
-    elif kind == "sklearn":
-        from .formats.sklearn_model import load_sklearn
-
-        network = load_sklearn(p, trust_pickle=trust_pickle)
-    elif kind == "onnx":
-        from .formats.onnx_model import load_onnx
-
-        network = load_onnx(p)
-    else:
-        from .formats.torch_model import load_torch
-
-        network = load_torch(p, trust_pickle=trust_pickle)
+    network = fmt.load(p, trust_pickle=trust_pickle)
     return check_network(network, str(path))
 
 
 def save_model(network: Network, path: str | os.PathLike) -> None:
     """Write ``network`` in the format its suffix names, atomically (nothing is written on error)."""
-    kind = model_format(path, for_writing=True)
+    fmt = model_format(path, for_writing=True)
     check_network(network, f"refusing to write {path}")
-    if kind == "npz":
-        from .formats.npz import save_npz
-
-        save_npz(network, path)
-    elif kind == "onnx":
-        from .formats.onnx_model import save_onnx
-
-        save_onnx(network, path)
-    else:
-        from .formats.torch_model import save_torch
-
-        save_torch(network, path)
-
-
-def check_network(network: Network, source: str) -> Network:
-    """Raise a QselError (prefixed by ``source``) unless every layer fits the previous one and is finite.
-
-    Shapes flow from ``network.input_shape``: a dense layer needs fan_in equal to
-    the number of incoming features (a multi-axis input needs ``flatten_input``);
-    a conv2d layer needs a (C, H, W) input with C = weight.shape[1] and produces
-    (out, (H + 2p - kh) // s + 1, (W + 2p - kw) // s + 1).
-    """
-    if network.task not in ("classification", "regression"):
-        raise ir.QselError(f"{source}: unknown task {network.task!r} (expected classification or regression)")
-    if not network.layers:
-        raise ir.QselError(f"{source}: the network has no layers")
-    shape = tuple(int(d) for d in network.input_shape)
-    if not shape or any(d < 1 for d in shape):
-        raise ir.QselError(f"{source}: bad input shape {shape}")
-    prev = "the input"
-    for layer in network.layers:
-        where = f"{source}: layer {layer.name!r}"
-        if layer.activation not in ACTIVATIONS:
-            raise ir.QselError(f"{where}: unknown activation {layer.activation!r} "
-                               f"(known: {', '.join(ACTIVATIONS)})")
-        w, b = np.asarray(layer.weight), np.asarray(layer.bias)
-        if layer.kind == "dense":
-            if w.ndim != 2:
-                raise ir.QselError(f"{where}: a dense weight must be 2-D (out, in), got shape {w.shape}")
-            if len(shape) > 1 and not layer.flatten_input:
-                raise ir.QselError(f"{where}: receives a {shape} input from {prev} but does not flatten it")
-            features = int(np.prod(shape))
-            if w.shape[1] != features:
-                raise ir.QselError(f"{where}: expects {w.shape[1]} inputs but {prev} gives {features}")
-            shape = (w.shape[0],)
-        elif layer.kind == "conv2d":
-            if w.ndim != 4:
-                raise ir.QselError(f"{where}: a conv2d weight must be 4-D (out, in, kh, kw), got shape {w.shape}")
-            if layer.stride < 1 or layer.padding < 0:
-                raise ir.QselError(f"{where}: stride must be >= 1 and padding >= 0, got {layer.stride}, "
-                                   f"{layer.padding}")
-            if len(shape) != 3:
-                raise ir.QselError(f"{where}: a conv2d layer needs a (C, H, W) input but {prev} gives {shape}")
-            if w.shape[1] != shape[0]:
-                raise ir.QselError(f"{where}: expects {w.shape[1]} input channels but {prev} gives {shape[0]}")
-            oh = (shape[1] + 2 * layer.padding - w.shape[2]) // layer.stride + 1
-            ow = (shape[2] + 2 * layer.padding - w.shape[3]) // layer.stride + 1
-            if oh < 1 or ow < 1:
-                raise ir.QselError(f"{where}: a {w.shape[2]}x{w.shape[3]} kernel does not fit the "
-                                   f"{shape[1]}x{shape[2]} input (padding {layer.padding})")
-            shape = (w.shape[0], oh, ow)
-        else:
-            raise ir.QselError(f"{where}: unknown layer kind {layer.kind!r} (expected dense or conv2d)")
-        if b.shape != (w.shape[0],):
-            raise ir.QselError(f"{where}: bias has shape {b.shape}, expected ({w.shape[0]},)")
-        for what, arr in (("weight", w), ("bias", b)):
-            if not np.issubdtype(arr.dtype, np.number):
-                raise ir.QselError(f"{where}: {what} is not numeric (dtype {arr.dtype})")
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                first = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ir.QselError(f"{where}: {what} has {int(bad.sum())} NaN/Inf value(s), first at index {first}")
-        prev = f"layer {layer.name!r}"
-    return network
+    assert fmt.write is not None  # suffixes(for_writing=True) holds writable formats only
+    fmt.write(network, path)

@@ -15,8 +15,7 @@ import copy
 
 import numpy as np
 
-from qsel.masks import Selection
-
+from .masks import Selection
 from .network import Layer, Network
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from qsel import ir
-from qsel.masks import Selection
+from .masks import Selection
 
 from . import lowering
 from .network import Network, Trace

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from qsel import ir
-from qsel.frontend.models import check_network
 from qsel.frontend.network import ACTIVATIONS, Layer, Network
+from qsel.frontend.network_check import check_network
+
+from .base import ModelFormat
 
 FORMAT = "qsel-network"
 VERSION = 1
@@ -137,3 +139,6 @@ def load_npz(path: str | os.PathLike) -> Network:
     except (TypeError, ValueError) as exc:
         raise ir.FormatError(f"{path}: {exc}") from None
     return check_network(network, str(path))
+
+
+MODEL_FORMAT = ModelFormat("npz", (".npz",), "qsel .npz", read=load_npz, write=save_npz)

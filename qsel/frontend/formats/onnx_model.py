@@ -40,8 +40,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsel import ir
-from qsel.frontend.models import check_network
 from qsel.frontend.network import Layer, Network
+from qsel.frontend.network_check import check_network
+
+from .base import ModelFormat
 
 OPSET = 17
 IR_VERSION = 8  # the ONNX IR version that goes with opset 17
@@ -382,3 +384,6 @@ def save_onnx(network: Network, path: str | os.PathLike) -> None:
             fh.write(data)
     except OSError as exc:
         raise ir.QselError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+MODEL_FORMAT = ModelFormat("onnx", (".onnx",), "ONNX", read=load_onnx, write=save_onnx)

@@ -21,8 +21,10 @@ import os
 import numpy as np
 
 from qsel import ir
-from qsel.frontend.models import check_network
 from qsel.frontend.network import Layer, Network
+from qsel.frontend.network_check import check_network
+
+from .base import ModelFormat
 
 ACTIVATION_NAMES = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
 
@@ -81,3 +83,6 @@ def from_estimator(model: object, source: str = "<estimator>") -> Network:
             meta["source"]["binary_as_two_outputs"] = True
     network = Network(layers, (int(coefs[0].shape[0]),), "classification" if classifier else "regression", meta)
     return check_network(network, source)
+
+
+MODEL_FORMAT = ModelFormat("sklearn", (".joblib", ".pkl"), "scikit-learn", read=load_sklearn, pickle=True)

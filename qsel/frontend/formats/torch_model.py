@@ -45,8 +45,10 @@ from typing import Any
 import numpy as np
 
 from qsel import ir
-from qsel.frontend.models import check_network
 from qsel.frontend.network import Layer, Network
+from qsel.frontend.network_check import check_network
+
+from .base import ModelFormat
 
 ARCH_FORMAT = "qsel-torch-arch"
 ARCH_VERSION = 1
@@ -409,3 +411,6 @@ def save_torch(network: Network, path: str | os.PathLike) -> None:
             fa.write(text)
     except OSError as exc:
         raise ir.QselError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+MODEL_FORMAT = ModelFormat("torch", (".pt", ".pth"), "PyTorch", read=load_torch, write=save_torch, pickle=True)
