@@ -25,8 +25,9 @@ from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_net
 from qsel.frontend.data import Dataset
 from qsel.frontend.evaluate import scores_metrics
 from qsel.frontend.network import Network
-from qsel.frontend.objective import measure
+from qsel.frontend.objective import layer_energies, measure
 from qsel.result import Result
+from qsel.scaleout.select import baselines_on_cluster, compile_on_cluster
 
 BASELINES = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
 MODE = "iterate"  # partitioned IR: re-solve blocks with the others clamped; same as independent for one block
@@ -185,8 +186,10 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
     timings: dict[str, float] = {}
     t = time.perf_counter()
     cb = _solver_callback(config) if config.options.schedule == "sequential" else None
-    problem = compile_network(network, calib.X, calib.y, config.options, solver=cb, metadata=metadata,
-                              progress=None if progress is None else (lambda layer: progress(f"compile {layer}")))
+    problem = compile_on_cluster(network, calib, config.options, metadata)  # layer tasks; None without --cluster
+    if problem is None:
+        problem = compile_network(network, calib.X, calib.y, config.options, solver=cb, metadata=metadata,
+                                  progress=None if progress is None else (lambda layer: progress(f"compile {layer}")))
     timings["compile"] = time.perf_counter() - t
     if outdir is not None:
         from qsel import files
@@ -241,6 +244,7 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
     t0 = time.perf_counter()
     problem, result, stage = run_qsel(network, calib, config, outdir, metadata, progress)
     timings.update(stage)
+    result.extra["energy_per_layer"] = layer_energies(problem, result.assignment)
     result.save(outdir / "result.json")
     keep = config.options.keep
     rows = [_row(f"qsel ({result.solver})", keep, network, calib, test, result, problem, stage["solve"])]
@@ -254,13 +258,17 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
         _apply(refit_net, result, outdir, model_path, name="pruned_refit")
         timings["refit"] = time.perf_counter() - t
     t = time.perf_counter()
+    ran = baselines_on_cluster([m for m in config.baselines if m != "exact" or exact_possible(problem)],
+                               network, calib, config, problem, metadata)  # {} without --cluster
     for method in config.baselines:
         if method == "exact" and not exact_possible(problem):
             continue
         if progress:
             progress(f"baseline {method}")
         tb = time.perf_counter()
-        p, res = run_baseline(method, network, calib, config, problem, metadata)
+        p, res = ran[method][:2] if method in ran else run_baseline(method, network, calib, config, problem, metadata)
+        tb -= ran[method][2] if method in ran else 0.0  # the row shows the seconds the worker took
+        res.extra["energy_per_layer"] = layer_energies(p, res.assignment)
         res.save(outdir / "baselines" / f"{method}.json")
         rows.append(_row(method, keep, network, calib, test, res, p, time.perf_counter() - tb))
         if config.refit:

@@ -11,6 +11,7 @@ import numpy as np
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.scaleout.cli import chunk_option, cluster_option
 from qsel.outputs import check_file, writing
 
 _GRANULARITIES = ("neuron", "channel", "edge")
@@ -99,15 +100,20 @@ def _load(model: str, data: str, split: str, samples: int | None, trust_pickle: 
 
 def _build(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
            schedule, target_scale, trust_pickle, solver_name: str | None, weights: str | None = None,
-           levels: str | None = None, encoding: str = "binary"):
+           levels: str | None = None, encoding: str = "binary", chunk: int | None = None,
+           cluster: str | None = None):
     from qsel.frontend.compile import CompileOptions, compile_network
 
-    network, dataset = _load(model, data, split, samples, trust_pickle)
     options = CompileOptions(
         objective=objective, granularity=granularity,
         layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else None,
         keep=keep, keep_count=keep_count, sparsity_penalty=sparsity_penalty, schedule=schedule,
         target_scale=target_scale, weights=weights, levels=_levels(levels), encoding=encoding)
+    if chunk is not None or cluster is not None:  # scale-out: streamed batch, one task per layer
+        from qsel.scaleout.cli import compile_scaled
+
+        return compile_scaled(model, data, split, samples, options, trust_pickle, chunk, cluster)
+    network, dataset = _load(model, data, split, samples, trust_pickle)
     solver = None
     if schedule == "sequential":
         if solver_name is None:
@@ -140,9 +146,11 @@ def _baseline_solver(method: str, network, dataset, seed: int = 0, sparsity_pena
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Value of a pyqubo Placeholder in --extra.")
 @click.option("-o", "--output", required=True, metavar="OUT", help="IR file to write (.qir or .qirz).")
 @click.option("--timing", is_flag=True, help="Report load, lowering and save times on stderr.")
+@chunk_option
+@cluster_option
 def compile_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
                 schedule, target_scale, trust_pickle, weights, levels, encoding, solver, extra_path, params, output,
-                timing):
+                timing, chunk, cluster):
     """Lower MODEL plus a calibration batch into the neuron-interaction IR (or a discrete-weight problem)."""
     from qsel import files
     from qsel.commands.imports import parse_params
@@ -155,7 +163,8 @@ def compile_cmd(model, data, split, samples, objective, granularity, layers, kee
         raise ir.QselError("--param only makes sense with --extra TERMS.py")
     start = time.perf_counter()
     _, _, problem = _build(model, data, split, samples, objective, granularity, layers, keep, keep_count,
-                           sparsity_penalty, schedule, target_scale, trust_pickle, solver, weights, levels, encoding)
+                           sparsity_penalty, schedule, target_scale, trust_pickle, solver, weights, levels, encoding,
+                           chunk, cluster)
     if extra_path is not None:
         from qsel.extra_terms import add_terms, load_terms_file
 
@@ -205,6 +214,9 @@ def baseline(model, data, split, samples, objective, granularity, layers, keep, 
     else:
         x = _baseline_solver(method, network, dataset, seed, sparsity_penalty)(problem)
     result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
+    from qsel.frontend.objective import layer_energies
+
+    result.extra["energy_per_layer"] = layer_energies(problem, result.assignment)
     with writing(output):
         result.save(output)
     click.echo(f"{output}: {method} selection, energy {result.energy:.6g}, feasible {result.feasible}", err=True)

@@ -10,6 +10,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.scaleout.cli import cluster_option
 from qsel.commands.frontend import _compile_options
 
 
@@ -47,13 +48,15 @@ def _floats(text: str | None, what: str) -> tuple[float, ...]:
 @click.option("--num-reads", default=100, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR")
+@cluster_option
 def select_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
                schedule, target_scale, trust_pickle, target, solver, pipeline, baselines, refit, ridge, sweep, num_reads,
-               seed, outdir):
+               seed, outdir, cluster):
     """Select a subnetwork of MODEL: compile, solve, apply, evaluate, compare with baselines, plot."""
     from rich.console import Console
 
     from qsel import plots, select_plots
+    from qsel.cluster import connect, parse as parse_cluster
     from qsel.frontend.compile import CompileOptions
     from qsel.frontend.data import check_compatible, load_dataset
     from qsel.frontend.models import load_model
@@ -79,6 +82,7 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
                              keep=keep, keep_count=keep_count, sparsity_penalty=sparsity_penalty,
                              schedule=schedule, target_scale=target_scale)
     options.validate()
+    spec = None if cluster is None else parse_cluster(cluster)
     console = Console(stderr=True)
     # OUTDIR is checked and locked before any work, written in a staging folder beside it and swapped in
     # as a whole at the end: a failed run leaves the previous folder as it was, a new one no file of an old one
@@ -93,7 +97,7 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
         }
         config = SelectConfig(options, target=target, solver=solver, pipeline=pipeline, num_reads=num_reads,
                               seed=seed, baselines=methods, sweep=sweep_keeps, refit=refit, ridge=ridge)
-        with console.status("selecting", spinner="dots") as status:
+        with connect(spec), console.status("selecting", spinner="dots") as status:  # --cluster: Dask workers
             def progress(stage: str) -> None:
                 status.update(f"selecting: {stage}")
 

@@ -11,6 +11,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.scaleout.cli import cluster_option
 from qsel.outputs import check_file, writing
 
 
@@ -80,13 +81,15 @@ def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, t
 @click.option("--seed", type=int, default=None, help="Random seed (reproducible runs).")
 @click.option("--max-iterations", default=20, show_default=True, help="Iterate: most sweeps over the blocks.")
 @click.option("--timing", is_flag=True, help="Report load, pass and solve times on stderr.")
+@cluster_option
 def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: str, num_reads: int,
-          seed: int | None, max_iterations: int, timing: bool) -> None:
+          seed: int | None, max_iterations: int, timing: bool, cluster: str | None) -> None:
     """Solve IN with a solver (per partition block) and write masks, energy and statistics to RESULT.json."""
     from qsel import files
     from qsel.passes import build
     from qsel.targets.base import blocks_of, from_spec
     from qsel.targets.registry import get_solver
+    from qsel.cluster import connect, parse as parse_cluster
     from qsel.solving import solve_to_result
     from qsel.targets.solve import prepare
     from qsel.timing import Timer
@@ -99,13 +102,14 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     if max_iterations < 1:
         raise ir.QselError(f"--max-iterations must be at least 1, got {max_iterations}")
     build(pipeline)
+    spec = None if cluster is None else parse_cluster(cluster)
     timer = Timer()
     with timer.stage(f"load {input_path}"):
         original = files.load(input_path)
     prepared = prepare(original, solver, pipeline)
     nblocks = len(blocks_of(prepared[0], constraints="ignore"))  # after the pipeline, which may partition
     total = nblocks * (1 + (max_iterations if mode == "iterate" and nblocks > 1 else 0))
-    with _bar(f"{solver.name}: blocks", total) as progress:
+    with connect(spec), _bar(f"{solver.name}: blocks", total) as progress:  # blocks on the cluster's workers
         run = solve_to_result(original, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
                               max_iterations=max_iterations, progress=progress, prepared=prepared)
     if run.auto_pipeline:
