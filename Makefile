@@ -1,4 +1,5 @@
 # qsel: two commands for a newcomer — `make demo` and `make test`.
+# `make check` is the fast tier for the edit-test loop: every test not marked slow (pytest -m "not slow").
 # Both create .venv (python3 -m venv) and install qsel editable; a stamp file makes
 # the second run fast. `make test` also builds the OpenQAOA environment (Python 3.10).
 
@@ -17,7 +18,7 @@ TORCH_WHEEL ?= $(firstword $(wildcard $(PIP_FIND_LINKS)/torch-2.13.0*cp311*.whl 
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo test openqaoa-env bench clean
+.PHONY: install demo check test openqaoa-env bench clean
 
 install: $(STAMP)
 
@@ -63,6 +64,10 @@ $(TORCH_STAMP): $(STAMP)
 
 test: $(STAMP) $(TORCH_STAMP) $(OQ_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the fast tier (no OpenQAOA environment needed: its tests are slow); `make test` is the full suite CI runs
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ir_scale.py

@@ -21,6 +21,7 @@ def _layer(n: int = 12, k: int = 4, seed: int = 0) -> ir.Problem:
         constraints=(ir.Constraint.cardinality("keep", np.arange(n), "==", k),))
 
 
+@pytest.mark.slow
 def test_embed_around_the_pegasus_stand_in_solves_a_constrained_block():
     p = _layer()
     spec = from_spec("polish(embed(pegasus-sim))", "solver", get_solver)

@@ -20,6 +20,7 @@ def net(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_compile_with_extra_terms_and_params(net, tmp_path):
     terms = tmp_path / "terms.py"
     terms.write_text(

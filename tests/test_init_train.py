@@ -84,6 +84,7 @@ def test_init_validation(kwargs, message):
 
 # ----------------------------------------------------------------------------- training
 
+@pytest.mark.slow
 def test_relu_mlp_reaches_95_percent_on_digits(digits):
     train_set, test_set = digits
     net = init_network([64, 128, 10], "relu", "kaiming-uniform", 0)

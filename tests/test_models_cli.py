@@ -34,6 +34,7 @@ def test_init_writes_the_seeded_network(tmp_path):
     assert net.metadata["trained"] is False
 
 
+@pytest.mark.slow
 def test_train_prints_train_and_test_accuracy_and_writes_each_format(tmp_path):
     net = tmp_path / "net.npz"
     assert run("init", "--sizes", "64,64,10", "-o", str(net)).exit_code == 0

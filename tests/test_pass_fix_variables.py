@@ -126,6 +126,7 @@ def test_fixed_values_and_provenance_are_recorded_for_decoding():
 
 
 @given(pass_problems(max_vars=8))
+@pytest.mark.slow
 def test_property_energies_map_back_exactly(problem):
     out = fix(problem)
     X = np.random.default_rng(0).integers(0, 2, size=(32, out.num_vars)).astype(np.float64)

@@ -138,6 +138,7 @@ EXACT_OR_ANALYSIS = sorted(name for name in registry.available()
 
 
 @given(problems(), st.lists(st.sampled_from(EXACT_OR_ANALYSIS), min_size=1, max_size=5))
+@pytest.mark.slow
 def test_random_pipelines_of_exact_passes_keep_energies(problem, names):
     X = assignments(problem)
     out = PassManager(build(",".join(names)), verify_each=True).run(problem)

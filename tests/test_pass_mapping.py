@@ -32,6 +32,7 @@ def test_mapped_passes_declare_themselves():
 
 
 @given(pass_problems(max_vars=8), st.lists(st.sampled_from(EXACT), min_size=1, max_size=4))
+@pytest.mark.slow
 def test_random_exact_pipelines_map_energies_back(problem, names):
     out = PassManager(build(",".join(names)), verify_each=True).run(problem)
     X = np.random.default_rng(1).integers(0, 2, size=(32, out.num_vars)).astype(np.float64)

@@ -170,6 +170,7 @@ def test_option_errors():
 
 
 @given(pass_problems(max_vars=10), st.integers(1, 6), st.sampled_from(["spectral", "kl", "community", "layer"]))
+@pytest.mark.slow
 def test_property_energies_unchanged_and_feasible_set_only_shrinks(problem, max_vars, method):
     X = assignments(problem)
     out = run(problem, f"partition{{max-vars={max_vars},method={method}}}")

@@ -93,6 +93,7 @@ def test_option_errors(pipeline, fragment):
 
 @given(problems(), st.sampled_from(["prune{eps=0.1}", "prune{eps=0.5,mode=relative}", "prune{eps=1000,mode=absolute}",
                                     "prune{max-degree=1}", "prune{max-degree=2,eps=0.01}"]))
+@pytest.mark.slow
 def test_property_every_assignment_stays_inside_the_bound(problem, pipeline):
     X = assignments(problem)
     out = run(problem, pipeline)

@@ -93,6 +93,7 @@ def test_quantize_after_scale_reports_original_units_and_needs_scale_for_scale_g
 
 
 @given(pass_problems(), st.sampled_from([(-4.0, 4.0, -1.0, 1.0), (-1.0, 2.0, -2.0, 0.5), (-8.0, 8.0, -1.0, 1.0)]))
+@pytest.mark.slow
 def test_property_scale_energies_map_back_exactly(problem, ranges):
     hl, hh, jl, jh = ranges
     try:
@@ -110,6 +111,7 @@ def test_property_scale_energies_map_back_exactly(problem, ranges):
 
 
 @given(pass_problems(), st.integers(2, 12))
+@pytest.mark.slow
 def test_property_quantize_stays_inside_its_bound(problem, bits):
     X = assignments(problem)
     out = run(problem, f"quantize{{bits={bits}}}")

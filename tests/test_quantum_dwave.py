@@ -151,6 +151,7 @@ def test_dwave_target_default_pipeline_names_real_passes():
 
 # ------------------------------------------------------------------ the local Pegasus solver
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.slow
 def test_local_pegasus_finds_the_optimum_and_reports_chains(seed):
     p = random_block(12, 10 + seed)
     best, _ = brute_force(p)

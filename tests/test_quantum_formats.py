@@ -84,6 +84,7 @@ def test_basis_energies_are_little_endian():
         assert int(basis_label(x), 2) == int(k)
 
 
+@pytest.mark.slow
 def test_openqaoa_qubo_json_evaluated_by_openqaoa_equals_the_ir():
     """The QUBO JSON is read back with QUBO.from_dict inside .venv-openqaoa (Python 3.10) and every energy is
     computed there by OpenQAOA's own Hamiltonian (bitstring_energy)."""

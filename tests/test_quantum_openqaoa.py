@@ -89,6 +89,7 @@ def test_openqaoa_target_writes_qubo_json(tmp_path):
     np.testing.assert_allclose(e, b.energies(X) - b.offset, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_openqaoa_solver_runs_in_its_own_environment_and_finds_the_optimum():
     p = random_block(6, 3)
     X = np.array(list(product([0, 1], repeat=6)), dtype=np.float64)
@@ -112,6 +113,7 @@ def feasible_optimum(p: ir.Problem) -> float:
     return float(p.energies(X[p.feasible(X)]).min())
 
 
+@pytest.mark.slow
 def test_openqaoa_xy_mixer_from_a_dicke_state_keeps_every_sample_feasible():
     p = with_cardinality(random_block(7, 21), 3)
     s = OQ.OpenQAOASolver().sample(p, num_reads=500, seed=1)
@@ -127,6 +129,7 @@ def test_openqaoa_xy_mixer_from_a_dicke_state_keeps_every_sample_feasible():
     assert s.info["optimum_probability"] > 2.0 / 35  # above the Dicke state's 1 / C(7, 3)
 
 
+@pytest.mark.slow
 def test_openqaoa_lowers_other_constraints_itself_and_optimises_cvar():
     p = with_cardinality(random_block(4, 22), 2, "<=")
     s = OQ.OpenQAOASolver(p=2, cvar=0.3).sample(p, num_reads=300, seed=2)
@@ -146,6 +149,7 @@ def test_bad_openqaoa_options_are_refused(options, fragment):
         OQ.OpenQAOASolver(**options)
 
 
+@pytest.mark.slow
 def test_a_variable_without_terms_still_gets_its_qubit():
     M = np.zeros((5, 5))
     M[:4, :4] = np.random.default_rng(23).normal(size=(4, 4))  # x4 has no term at all

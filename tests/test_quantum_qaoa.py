@@ -89,6 +89,7 @@ def test_mixer_choice_and_errors():
         Q.QAOASolver().sample(random_block(21, 0), num_reads=1)
 
 
+@pytest.mark.slow
 def test_transpile_report_for_a_fake_heavy_hex_backend():
     pl = Q.plan(with_cardinality(random_block(5, 3), 2))
     circuit, _, _ = Q.qaoa_circuit(pl, 1)

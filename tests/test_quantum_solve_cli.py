@@ -32,6 +32,7 @@ def best_per_block_bound(problem: ir.Problem) -> float:
     ("qaoa{p=1}", "partition{max-vars=6}"),
     ("openqaoa{p=1}", "partition{max-vars=6}"),
 ])
+@pytest.mark.slow
 def test_qsel_solve_with_quantum_solvers(layer, tmp_path, solver, pipeline):
     out = tmp_path / "result.json"
     args = ["solve", str(layer), "-s", solver, "-o", str(out), "--seed", "2", "--num-reads", "200"]

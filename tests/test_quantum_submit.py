@@ -76,6 +76,7 @@ STAND_INS = [
 
 
 @pytest.mark.parametrize("to, spec", STAND_INS)
+@pytest.mark.slow
 def test_local_submit_is_solve_with_the_stand_in_through_the_same_composites(layer, tmp_path, to, spec):
     reads = "200" if to == "ibm" else "30"
     sub = invoke("submit", str(layer), "--to", to, "--local", "--seed", "3", "--num-reads", reads,
@@ -186,6 +187,7 @@ def test_leap_hybrid_path_sends_the_constrained_problem_as_a_cqm(layer, tmp_path
     ("dwave-hybrid", "no D-Wave API token configured"),
     ("ibm", "no IBM Quantum account configured"),
 ])
+@pytest.mark.slow
 def test_missing_credentials_give_a_clear_error_without_network(layer, tmp_path, to, message):
     home = tmp_path / "home"
     home.mkdir()
@@ -202,6 +204,7 @@ def test_missing_credentials_give_a_clear_error_without_network(layer, tmp_path,
     pytest.param("dwave", {"DWAVE_API_TOKEN": "sekrit-token-789",
                            "DWAVE_API_ENDPOINT": "http://127.0.0.1:9/sapi/v2/"}, marks=pytest.mark.slow),
 ])
+@pytest.mark.slow
 def test_a_token_without_network_is_one_error_line(layer, tmp_path, to, env):
     home = tmp_path / "home"
     home.mkdir()

@@ -25,6 +25,7 @@ def net_path(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_select_writes_everything_and_its_numbers_agree(net_path, tmp_path):
     out = tmp_path / "sel"
     r = CliRunner().invoke(main, ["select", str(net_path), "--data", "moons", "--keep", "0.5", "-s", "exact",
@@ -54,6 +55,7 @@ def test_select_writes_everything_and_its_numbers_agree(net_path, tmp_path):
     assert "qsel (exact)" in r.stdout and "greedy" in r.stdout
 
 
+@pytest.mark.slow
 def test_select_sequential_schedule_runs_end_to_end(tmp_path):
     path = tmp_path / "deep.npz"
     save_model(init_network([2, 8, 8, 2], "relu", "kaiming-uniform", 1), path)
@@ -75,6 +77,7 @@ def test_select_sequential_schedule_runs_end_to_end(tmp_path):
     (["--data", "moons", "--keep", "0.5", "-s", "anneal"], "unknown solver 'anneal'"),
     (["--data", "moons", "--keep", "0.5", "--layers", "fc7"], "no layer named 'fc7'"),
 ])
+@pytest.mark.slow
 def test_select_bad_input_exits_2_with_a_clear_message(net_path, tmp_path, args, fragment):
     proc = subprocess.run([sys.executable, "-m", "qsel.cli", "select", str(net_path), *args, "-o",
                            str(tmp_path / "o")], capture_output=True, text=True)

@@ -30,6 +30,7 @@ def brute(problem: ir.Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @given(problem=problems(max_vars=10), k=st.integers(1, 6))
 @settings(max_examples=60)
+@pytest.mark.slow
 def test_exact_returns_the_k_best_of_the_lowest_violation_level(problem, k):
     s = ExactSolver().sample(problem, num_reads=k)
     X, E, viol = brute(problem)
@@ -48,6 +49,7 @@ def test_exact_returns_the_k_best_of_the_lowest_violation_level(problem, k):
     assert s.info["distribution"]["max"] == pytest.approx(pool.max(), abs=tol)
 
 
+@pytest.mark.slow
 def test_exact_enumerates_more_than_the_low_bits():
     """n > 16 exercises the high-bit batches of the vectorised enumeration."""
     rng = np.random.default_rng(5)
@@ -74,6 +76,7 @@ def _random(n: int, seed: int, density: float = 1.0) -> ir.Problem:
 
 
 @pytest.mark.parametrize("solver", [SimulatedAnnealingSolver(), TabuSolver(timeout=5)], ids=["sa", "tabu"])
+@pytest.mark.slow
 def test_dimod_samplers_find_the_optimum_of_small_problems(solver):
     for seed in range(3):
         p = _random(12, seed)

@@ -52,6 +52,7 @@ def _block_sum(problem: ir.Problem, manifest: Manifest, folder: Path, X: np.ndar
                          ids=["bqm", "coo", "qubo"])
 @given(problem=problems(max_vars=8))
 @settings(max_examples=25)
+@pytest.mark.slow
 def test_unconstrained_files_add_up_to_the_ir_energy(target, problem):
     problem = problem.replace(constraints=())
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +114,7 @@ def test_coo_text_reads_back_with_dimods_own_coo_reader(problem, data):
 @pytest.mark.parametrize("target", [DimodCQMTarget(), LPTarget()], ids=["cqm", "lp"])
 @given(problem=problems(max_vars=8))
 @settings(max_examples=30)
+@pytest.mark.slow
 def test_constrained_files_keep_objective_and_constraints(target, problem):
     problem = problem.replace(partitions=())
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,6 +183,7 @@ def _neuron_like(n: int, seed: int, k: int | None = None) -> ir.Problem:
 
 @given(seed=st.integers(0, 10_000), n=st.integers(3, 8), data=st.data())
 @settings(max_examples=20)
+@pytest.mark.slow
 def test_penalised_bqm_equals_cqm_objective_plus_penalty(seed, n, data):
     """BQM (after lower-constraints) = CQM objective + P * (integer-form violation)^2, minimised over slack."""
     rng = np.random.default_rng(seed)

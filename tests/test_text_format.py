@@ -41,6 +41,7 @@ def test_example_parses_with_the_documented_meaning():
 
 
 @given(problems())
+@pytest.mark.slow
 def test_print_parse_print_is_byte_identical_and_energies_exact(problem):
     text = ir.dumps(problem)
     back = ir.loads(text)
