@@ -188,7 +188,7 @@ def check_file(path: str | os.PathLike, *, stdout_ok: bool = False) -> None:
             raise _fail(path, f"'{anc}' is a file, not a folder")
         raise _fail(path, f"folder '{folder}' does not exist")
     if not folder.is_dir():
-        raise _fail(path, f"'{folder}' is not a folder")
+        raise _fail(path, f"'{folder}' is a file, not a folder")
     if p.is_dir():
         raise _fail(path, "it is a folder")
     if p.exists() and not p.is_file():
@@ -328,6 +328,8 @@ def check_folder(path: str | os.PathLike, *, marker: str, what: str) -> Path:
     The folder is replaced as a whole, so an existing one must be empty, hold ``marker`` (it is an earlier
     ``what`` output) or hold only qsel leftovers; anything else would be deleted, so it is refused.
     """
+    if str(path) in ("", "-"):
+        raise _fail(path or "''", "an output folder needs a name ('-', stdout, is for IR text)")
     final = _final_path(path)
     if final == final.parent:
         raise _fail(path, "the root folder cannot be an output folder")

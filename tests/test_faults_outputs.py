@@ -1,0 +1,450 @@
+"""Faults in outputs (issue 11, items 3, 5 and 7): unwritable outputs, stale and mixed output folders, kills
+and concurrent runs, and ``-`` for stdout.
+
+Every bad output gets exit 2 and one ``qsel: error:`` line naming the path, before any input is read (the
+inputs below do not exist, so an error about them would mean the work had started), and nothing is left
+on disk. Output folders (``emit``, ``select``) are replaced as a whole at the end of a run, locked while it
+runs, and cleaned after a signal or, after ``kill -9``, by the next run.
+
+Bad-output cases: ``UNWRITABLE_FILE`` x ``FILE_COMMANDS`` + ``UNWRITABLE_FOLDER`` x ``FOLDER_COMMANDS`` (the
+read-only ones are skipped as root) + one write-time failure per file command + the named tests below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qsel import ir, outputs
+from qsel.cli import main
+from qsel.frontend.init import init_network
+from qsel.frontend.models import save_model
+
+ROOT = os.geteuid() == 0  # root ignores permission bits: read-only folders cannot be tested as root
+
+# ---------------------------------------------------------------- helpers
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def ok(*args: str):
+    r = invoke(*args)
+    assert r.exit_code == 0, (r.output, r.exception)
+    return r
+
+
+def one_error(r, *needles: str) -> str:
+    """Exit 2, one stderr line 'qsel: error: ...' (the last; notes may come before it) holding every needle,
+    no traceback."""
+    assert r.exit_code == 2, (r.output, r.exception)
+    lines = r.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("qsel: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], r.stderr
+    assert "Traceback" not in r.output
+    for n in needles:
+        assert n in errors[0], (n, errors[0])
+    return errors[0]
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` (hidden ones too) with its bytes (None for folders)."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def leftovers(folder: Path) -> list[str]:
+    """qsel's temporaries and staging folders anywhere under ``folder``."""
+    return [str(p.relative_to(folder)) for p in folder.rglob("*")
+            if p.name.endswith((".tmp", ".lock")) or ".qsel-stage-" in p.name or ".qsel-old-" in p.name
+            or p.name.startswith(".qsel-emit-")]
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "p.qir"
+    path.parent.mkdir()
+    ok("example", "--units", "10", "--keep", "0.3", "-o", str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("net") / "net.npz"
+    save_model(init_network([2, 8, 2], "relu", "kaiming-uniform", 0), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """A dense 1,500-variable QUBO: writing its .qubo file takes a second or more, long enough to kill."""
+    n = 1500
+    rng = np.random.default_rng(11)
+    path = tmp_path_factory.mktemp("big") / "big.qirz"
+    ir.save(ir.Problem.from_qubo_matrix(np.triu(rng.standard_normal((n, n)))), path)
+    return path
+
+
+# ---------------------------------------------------------------- item 3: unwritable outputs
+
+MISSING = "/nonexistent-qsel-input"
+
+# command -> (argument list with OUT for the output path, suffix of the output)
+FILE_COMMANDS = {
+    "solve": (["solve", f"{MISSING}.qir", "-s", "tabu", "-o", "OUT"], ".json"),
+    "compose": (["compose", f"{MISSING}/manifest.json", f"{MISSING}/r.json", "-o", "OUT"], ".json"),
+    "baseline": (["baseline", f"{MISSING}.npz", "--data", "moons", "--keep", "0.5", "--method", "random",
+                  "-o", "OUT"], ".json"),
+    "inspect --plot": (["inspect", f"{MISSING}.qir", "--plot", "OUT"], ".png"),
+    "compile": (["compile", f"{MISSING}.npz", "--data", "moons", "--keep", "0.5", "-o", "OUT"], ".qir"),
+    "apply": (["apply", f"{MISSING}.npz", f"{MISSING}.json", "-o", "OUT"], ".npz"),
+    "convert": (["convert", f"{MISSING}.qir", "OUT"], ".qirz"),
+    "opt": (["opt", f"{MISSING}.qir", "-p", "canonicalize", "-o", "OUT"], ".qir"),
+    "example": (["example", "-o", "OUT"], ".qir"),
+}
+FOLDER_COMMANDS = {
+    "emit": ["emit", f"{MISSING}.qir", "-t", "qubo", "-o", "OUT"],
+    "select": ["select", f"{MISSING}.npz", "--data", "moons", "--keep", "0.5", "-o", "OUT"],
+}
+
+
+def _under_a_file(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / "plain").write_text("a file, not a folder\n")
+    return tmp / "plain" / name, "is a file, not a folder"
+
+
+def _missing_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    return tmp / "no-such-folder" / name, "does not exist"
+
+
+def _is_a_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / name).mkdir()
+    return tmp / name, "it is a folder"
+
+
+def _a_fifo(tmp: Path, name: str) -> tuple[Path, str]:
+    os.mkfifo(tmp / name)
+    return tmp / name, "not a regular file"
+
+
+def _read_only_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / "ro").mkdir()
+    os.chmod(tmp / "ro", 0o555)
+    return tmp / "ro" / name, "Permission denied"
+
+
+UNWRITABLE_FILE = {"under a file": _under_a_file, "missing folder": _missing_folder, "is a folder": _is_a_folder,
+                   "fifo": _a_fifo, "read-only folder": _read_only_folder}
+
+
+def _folder_is_a_file(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / name).write_text("a file\n")
+    return tmp / name, "exists and is not a folder"
+
+
+def _foreign_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / name).mkdir()
+    (tmp / name / "thesis.tex").write_text("not qsel's\n")
+    return tmp / name, "not a qsel"
+
+
+UNWRITABLE_FOLDER = {"under a file": _under_a_file, "is a file": _folder_is_a_file,
+                     "foreign files": _foreign_folder, "read-only parent": _read_only_folder}
+
+
+def _args(template: list[str], out: Path) -> list[str]:
+    return [str(out) if a == "OUT" else a for a in template]
+
+
+@pytest.mark.parametrize("kind", list(UNWRITABLE_FILE))
+@pytest.mark.parametrize("command", list(FILE_COMMANDS))
+def test_an_unwritable_output_file_is_refused_before_the_work(command, kind, tmp_path):
+    if kind == "read-only folder" and ROOT:
+        pytest.skip("root writes into read-only folders; the other kinds provoke ENOTDIR, ENOENT, EISDIR")
+    template, suffix = FILE_COMMANDS[command]
+    out, reason = UNWRITABLE_FILE[kind](tmp_path, "out" + suffix)
+    before = tree(tmp_path)
+    one_error(invoke(*_args(template, out)), str(out), "cannot write", reason)
+    assert tree(tmp_path) == before  # nothing written, no probe or temporary file left
+
+
+@pytest.mark.parametrize("kind", list(UNWRITABLE_FOLDER))
+@pytest.mark.parametrize("command", list(FOLDER_COMMANDS))
+def test_an_unwritable_output_folder_is_refused_before_the_work(command, kind, tmp_path):
+    if kind == "read-only parent" and ROOT:
+        pytest.skip("root writes into read-only folders")
+    out, reason = UNWRITABLE_FOLDER[kind](tmp_path, "out")
+    before = tree(tmp_path)
+    one_error(invoke(*_args(FOLDER_COMMANDS[command], out)), str(out), "cannot write", reason)
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["emit", "select"])
+def test_the_current_folder_is_never_an_output_folder(command, tmp_path, monkeypatch):
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "manifest.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(tmp_path), ".."):
+        one_error(invoke(*_args(FOLDER_COMMANDS[command], Path(out))), "current folder")
+
+
+def test_an_output_that_fails_at_write_time_is_one_line_naming_it(small, tmp_path, monkeypatch):
+    """The folder was writable when checked but the write fails (disk full, permissions changed): the
+    OSError becomes 'PATH: cannot write: REASON', exit 2, no temporary file left."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # what ir.atomic_write creates its temporary file with
+    out = tmp_path / "o"
+    out.mkdir()
+    cases = [("solve", str(small), "-s", "steepest", "-o", str(out / "r.json")),
+             ("opt", str(small), "-o", str(out / "p.qir")),
+             ("inspect", str(small), "--plot", str(out / "c.png")),
+             ("convert", str(small), str(out / "p.qirz"))]
+    for args in cases:
+        one_error(invoke(*args), args[-1], "cannot write: Permission denied")
+    assert list(out.iterdir()) == []
+
+
+def test_write_time_failure_inside_a_folder_output_keeps_the_previous_folder(small, tmp_path, monkeypatch):
+    out = tmp_path / "e"
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    before = tree(out)
+    from qsel.targets.file_targets import QuboTarget
+
+    def full_disk(self, problem, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(QuboTarget, "emit", full_disk)
+    one_error(invoke("emit", str(small), "-t", "qubo", "-o", str(out)), str(out), "No space left on device")
+    assert tree(out) == before and leftovers(tmp_path) == []
+
+
+def test_apply_and_baseline_refuse_their_output_before_loading_anything(net, tmp_path):
+    r = invoke("apply", str(net), f"{MISSING}.json", "-o", str(tmp_path / "pruned.txt"))
+    one_error(r, "pruned.txt", "unknown model file type")
+    r = invoke("baseline", str(net), "--data", "moons", "--keep", "0.5", "--method", "random",
+               "-o", str(tmp_path / "nowhere" / "m.json"))
+    one_error(r, "m.json", "does not exist")
+
+
+# ---------------------------------------------------------------- item 5: stale and mixed outputs
+
+
+def test_a_failed_emit_leaves_no_folder_and_nothing_beside_it(small, tmp_path):
+    out = tmp_path / "new" / "deeper" / "out"
+    one_error(invoke("emit", str(small), "-t", "qubo", "-p", "", "-o", str(out)), "lower-constraints")
+    assert not (tmp_path / "new").exists()  # not the folder, not the parents it would have created
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_emit_leaves_the_previous_folder_byte_for_byte(small, tmp_path):
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "dimod-bqm", "-o", str(out))
+    before = tree(out)
+    one_error(invoke("emit", str(small), "-t", "qubo", "-p", "", "-o", str(out)), "lower-constraints")
+    assert tree(out) == before and leftovers(tmp_path) == []
+
+
+def test_a_new_emit_leaves_no_file_of_the_old_one(small, tmp_path):
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "dimod-bqm", "-p", "canonicalize,lower-constraints,partition{max-vars=4}",
+       "-o", str(out))
+    assert len(list(out.glob("*.bqm"))) >= 3
+    # what earlier qsel versions left inside after a kill: a staging folder and a temporary file
+    (out / ".qsel-emit-x1y2").mkdir()
+    (out / ".qsel-emit-x1y2" / "block_0.bqm").write_bytes(b"half")
+    (out / ".all.qubo.abc123.tmp").write_text("half")
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["all.qubo", "manifest.json"]
+    assert leftovers(tmp_path) == []
+
+
+def test_select_into_an_old_folder_has_only_the_new_targets_files(net, tmp_path):
+    out = tmp_path / "sel"
+    args = ["select", str(net), "--data", "moons", "--keep", "0.5", "-s", "exact", "--baselines", "random"]
+    ok(*args, "-o", str(out))
+    assert (out / "target" / "all.bqm").is_file()
+    (out / "notes.txt").write_text("written by hand inside a select folder: replaced with the folder\n")
+    ok(*args, "-t", "qubo", "-o", str(out))
+    assert sorted(p.name for p in (out / "target").iterdir()) == ["all.qubo", "manifest.json"]
+    assert not (out / "notes.txt").exists() and leftovers(tmp_path) == []
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"]["target"] == "qubo"
+
+
+def test_the_new_folder_takes_the_old_folders_mode(small, tmp_path):
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~mask  # a new folder: the umask's mode, not mkdtemp's 0700
+    assert (out / "all.qubo").stat().st_mode & 0o777 == 0o666 & ~mask
+    os.chmod(out, 0o750)
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    assert out.stat().st_mode & 0o777 == 0o750
+
+
+def test_the_swap_without_renameat2_and_its_repair_after_a_kill(small, tmp_path, monkeypatch):
+    """Where the atomic exchange is missing, two renames; a run killed between them left no folder and the
+    old one set aside: the next run puts it back before anything else."""
+    monkeypatch.setattr(outputs, "_EXCHANGE", None)
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "dimod-bqm", "-o", str(out))
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["all.qubo", "manifest.json"] and leftovers(tmp_path) == []
+    before = tree(out)
+    aside = tmp_path / ".out.qsel-old-4242-deadbeef"
+    os.rename(out, aside)  # the state kill -9 leaves between the two renames
+    (tmp_path / ".out.qsel-stage-abc").mkdir()
+    one_error(invoke("emit", str(small), "-t", "qubo", "-p", "", "-o", str(out)), "lower-constraints")
+    assert tree(out) == before and leftovers(tmp_path) == []
+
+
+def _wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < end, f"no {what} after {timeout} s"
+        time.sleep(0.002)
+
+
+def _staging(parent: Path, name: str) -> list[Path]:
+    return list(parent.glob(f".{name}.qsel-stage-*"))
+
+
+def _start_emit(big: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qsel.cli", "emit", str(big), "-t", "qubo", "-p", "",
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _writing(out: Path) -> bool:
+    """The run is inside the target's write: a temporary file in its staging folder."""
+    return any(s.is_dir() and any(s.glob(".*.tmp")) for s in _staging(out.parent, out.name))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_write_cleans_up_and_keeps_the_previous_folder(big, small, sig, tmp_path):
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    before = tree(out)
+    proc = _start_emit(big, out)
+    _wait_for(lambda: _writing(out), proc, "temporary file in the staging folder")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (128 + sig if sig == signal.SIGTERM else 130), err
+    assert "Traceback" not in err
+    assert tree(out) == before
+    assert leftovers(tmp_path) == []  # staging folder, its .tmp files and the lock file are gone
+
+
+@pytest.mark.slow
+def test_kill_9_mid_write_leaves_the_folder_intact_and_the_next_run_sweeps(big, small, tmp_path):
+    out = tmp_path / "out"
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+    before = tree(out)
+    proc = _start_emit(big, out)
+    _wait_for(lambda: _writing(out), proc, "temporary file in the staging folder")
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert tree(out) == before  # nothing inside the output folder changed: no .tmp, no staging folder
+    assert _staging(tmp_path, "out") and (tmp_path / "out.lock").exists()  # what the dead run left beside it
+    assert outputs.FolderLock(out).holder() is None  # its lock died with it
+    ok("emit", str(small), "-t", "dimod-bqm", "-o", str(out))  # takes the lock over and sweeps
+    assert sorted(p.name for p in out.iterdir()) == ["all.bqm", "manifest.json"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_busy_folder_exits_2_naming_the_first(big, small, net, tmp_path):
+    out = tmp_path / "out"
+    proc = _start_emit(big, out)
+    lock = tmp_path / "out.lock"
+    _wait_for(lambda: lock.exists() and f'"pid": {proc.pid}' in lock.read_text(), proc, "lock file")
+    proc.send_signal(signal.SIGSTOP)  # holds the lock for as long as the test needs
+    try:
+        for cmd in ("emit", "select"):
+            args = (["emit", str(small), "-t", "qubo"] if cmd == "emit" else
+                    ["select", str(net), "--data", "moons", "--keep", "0.5"])
+            r = subprocess.run([sys.executable, "-m", "qsel.cli", *args, "-o", str(out)], capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+            assert f"another qsel run is writing this folder (pid {proc.pid} on " in r.stderr
+            assert str(lock) in r.stderr and "Traceback" not in r.stderr
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err  # the first run was not disturbed
+    assert sorted(p.name for p in out.iterdir()) == ["all.qubo", "manifest.json"] and leftovers(tmp_path) == []
+
+
+def test_a_held_lock_refuses_emit_and_select_in_process(small, net, tmp_path):
+    out = tmp_path / "out"
+    held = outputs.FolderLock(outputs._final_path(out))
+    held.acquire()
+    try:
+        line = one_error(invoke("emit", str(small), "-t", "qubo", "-o", str(out)), "another qsel run",
+                         f"pid {os.getpid()}")
+        assert str(tmp_path / "out.lock") in line
+        one_error(invoke("select", str(net), "--data", "moons", "--keep", "0.5", "-o", str(out)),
+                  "another qsel run", f"pid {os.getpid()}")
+        assert not out.exists()
+    finally:
+        held.release()
+    assert not (tmp_path / "out.lock").exists()
+    ok("emit", str(small), "-t", "qubo", "-o", str(out))
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(small, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "out.lock").write_text(json.dumps({"pid": dead.pid, "host": "h", "started": "t",
+                                                   "command": "qsel emit"}) + "\n")
+    ok("emit", str(small), "-t", "qubo", "-o", str(tmp_path / "out"))
+    assert not (tmp_path / "out.lock").exists() and leftovers(tmp_path) == []
+
+
+def test_emit_through_a_symlink_replaces_the_folder_it_points_to(small, tmp_path):
+    real = tmp_path / "real"
+    ok("emit", str(small), "-t", "dimod-bqm", "-o", str(real))
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    ok("emit", str(small), "-t", "qubo", "-o", str(tmp_path / "link"))
+    assert (tmp_path / "link").is_symlink()
+    assert sorted(p.name for p in real.iterdir()) == ["all.qubo", "manifest.json"] and leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- item 7: '-' prints IR text
+
+
+def test_compile_dash_prints_the_ir_text_it_would_write(net, tmp_path):
+    args = ["compile", str(net), "--data", "moons", "--keep", "0.5"]
+    r = ok(*args, "-o", "-")
+    ok(*args, "-o", str(tmp_path / "p.qir"))
+    assert r.stdout == (tmp_path / "p.qir").read_text()
+    assert ir.text_parser.load_lines(r.stdout.splitlines(True), "<stdout>").num_vars == 8
+    assert list(tmp_path.iterdir()) == [tmp_path / "p.qir"]
+
+
+def test_convert_dash_prints_text_equal_to_the_qir_file(small, tmp_path):
+    ok("convert", str(small), str(tmp_path / "p.qirz"))
+    r = ok("convert", str(tmp_path / "p.qirz"), "-")
+    ok("convert", str(tmp_path / "p.qirz"), str(tmp_path / "back.qir"))
+    assert r.stdout == (tmp_path / "back.qir").read_text() and r.stdout.startswith("qsel-ir ")
+
+
+def test_dash_is_refused_where_the_output_is_not_ir_text(small, tmp_path):
+    one_error(invoke("solve", str(small), "-s", "tabu", "-o", "-"), "must end in .json")
+    one_error(invoke("emit", str(small), "-t", "qubo", "-o", "-"), "-: cannot write")
