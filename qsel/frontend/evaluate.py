@@ -57,6 +57,8 @@ def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_
     report["objective_per_layer"] = per_layer
     report["objective"] = float(sum(per_layer.values()))
     report["ir_energy"] = result.energy
+    if isinstance(result.extra.get("energy_per_layer"), dict):  # written by select and baseline
+        report["ir_energy_per_layer"] = result.extra["energy_per_layer"]
     return report
 
 

@@ -79,3 +79,38 @@ def _weights(rng: np.random.Generator, init: str, n: int, k: int, gain: float) -
         return np.where(rng.random(size=(k, n)) < 0.5, -1.0, 1.0) * (gain / np.sqrt(n))
     b = 1.0 / np.sqrt(n)
     return rng.uniform(-b, b, size=(k, n))
+
+
+def init_cnn(input_shape: tuple[int, int, int], channels: list[int], classes: int, act: str = "relu",
+             seed: int = 0, *, kernel: int = 3, strides: list[int] | None = None, hidden: list[int] | None = None,
+             task: str = "classification") -> Network:
+    """A small CNN: conv1..convC (kernel x kernel, padding kernel // 2, ``strides``, activation ``act``),
+    then dense fc1.. (``hidden`` widths, the first flattening the last conv's output) and the output layer.
+
+    Weights are kaiming-uniform with fan_in = in_channels * kernel^2 for a conv layer; biases are zero."""
+    c, h, w = (int(v) for v in input_shape)
+    if not channels or any(ch < 1 for ch in channels):
+        raise ir.QselError(f"a CNN needs at least one conv layer with >= 1 channel, got {channels}")
+    if act not in ACTIVATIONS:
+        raise ir.QselError(f"unknown activation {act!r} (choices: {', '.join(ACTIVATIONS)})")
+    strides = list(strides) if strides is not None else [1] * len(channels)
+    if len(strides) != len(channels) or any(s < 1 for s in strides):
+        raise ir.QselError(f"give one stride >= 1 per conv layer, got {strides} for {len(channels)} layers")
+    rng = np.random.default_rng(seed)
+    gain = GAINS.get(act, 1.0)
+    pad = kernel // 2
+    layers = []
+    for i, (out, stride) in enumerate(zip(channels, strides)):
+        fan_in = c * kernel * kernel
+        wgt = _weights(rng, "kaiming-uniform", fan_in, out, gain).reshape(out, c, kernel, kernel)
+        layers.append(Layer(f"conv{i + 1}", "conv2d", wgt, np.zeros(out), act, stride, pad))
+        c, h, w = out, (h + 2 * pad - kernel) // stride + 1, (w + 2 * pad - kernel) // stride + 1
+    sizes = [c * h * w, *(hidden or []), int(classes)]
+    for i, (n, k) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(Layer(f"fc{i + 1}", "dense", _weights(rng, "kaiming-uniform", n, k, 1.0 if last else gain),
+                            np.zeros(k), "identity" if last else act, flatten_input=i == 0))
+    arch = "-".join(f"conv{ch}" for ch in channels) + "-" + "-".join(map(str, sizes[1:]))
+    meta = {"trained": False, "source": {"model": f"random {act} CNN {arch}", "init": "kaiming-uniform",
+                                         "seed": int(seed)}}
+    return Network(layers, (int(input_shape[0]), int(input_shape[1]), int(input_shape[2])), task, meta)

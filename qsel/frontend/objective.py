@@ -64,3 +64,22 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Se
         diff = (Z - T).reshape(m, -1)
         out[name] = float(np.einsum("ij,ij->", diff, diff)) / m
     return out
+
+
+def layer_energies(problem: ir.Problem, assignment: dict[str, int]) -> dict[str, float]:
+    """The IR energy of each compiled layer's block: E_l(x_l) = offset_l + h_l.x_l + x_l^T U_l x_l.
+
+    The compiled IR is block diagonal over layers (``Problem.concat``), so E(x) with every other layer's
+    variables at 0 is E_l(x_l) plus the other layers' offsets; sum_l E_l = E. Measured per layer by
+    :func:`measure`, the same numbers come back up to rounding (with no sparsity penalty)."""
+    layers = problem.metadata.get("layers", {})
+    v = problem.variables
+    x = np.array([assignment[label] for label in problem.labels], dtype=np.float64)
+    total_offset = float(problem.offset)
+    out: dict[str, float] = {}
+    for name, info in layers.items():
+        if name not in v.layer_names:
+            continue
+        xl = np.where(v.layer == v.layer_names.index(name), x, 0.0)
+        out[name] = problem.energy(xl) - (total_offset - float(info["offset"]))
+    return out

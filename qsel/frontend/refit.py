@@ -11,7 +11,8 @@ pre-activation of L; fit: c * onehot(y); scaled: c * the dense logits):
     (W_S, b) = argmin 1/N ||X_S W_S^T + 1 b^T - T||^2 + lam ||W_S||^2,
     lam = ridge * mean(diag(X_c^T X_c / N))          (relative, recorded)
 
-solved as (X_c^T X_c / N + lam I) W_S^T = X_c^T T_c / N on centred columns,
+solved as (X_c^T X_c / N + lam I) W_S^T = X_c^T T_c / N on centred columns
+(lam = 0: the minimum-norm least-squares solution),
 b = mean(T) - mean(X_S) W_S^T (the bias is not penalised). Dropped inputs keep
 weight 0, so the refit network has the original shapes and the masks still
 apply; :func:`qsel.frontend.prune.apply_selection` then shrinks it. A dense
@@ -77,8 +78,11 @@ def _ridge(Xs: np.ndarray, T: np.ndarray, ridge: float) -> tuple[np.ndarray, np.
     lam = ridge * (scale if scale > 0 else 1.0)
     if not G.size:
         return np.zeros((T.shape[1], 0)), tmu, lam
-    G[np.diag_indices_from(G)] += lam
-    W = np.linalg.solve(G, Xc.T @ (T - tmu) / N).T
+    if lam > 0:
+        G[np.diag_indices_from(G)] += lam
+        W = np.linalg.solve(G, Xc.T @ (T - tmu) / N).T
+    else:  # plain least squares: the minimum-norm solution (a dead kept unit makes G singular)
+        W = np.linalg.lstsq(Xc, T - tmu, rcond=None)[0].T
     return W, tmu - mu @ W.T, lam
 
 
