@@ -244,7 +244,8 @@ def _discrete_baseline(model, data, split, samples, objective, layers, schedule,
     problem = discrete.compile_discrete(layer_data, schedule, meta)
     x = baseline_assignment(problem, layer_data, method)
     result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
-    result.save(output)
+    with writing(output):
+        result.save(output)
     click.echo(f"{output}: {method} rounding to {grid.spec}, energy {result.energy:.6g}, feasible {result.feasible}",
                err=True)
 
@@ -279,7 +280,8 @@ def apply(model, result_path, output, trust_pickle, force, refit, ridge):
         from qsel.frontend.discrete_apply import discrete_network
 
         out = discrete_network(network, result.compile, result.assignment, result_path)
-        save_model(out, output)
+        with writing(output):
+            save_model(out, output)
         click.echo(f"{output}: discrete weights ({result.compile['objective'].get('weights')}) in "
                    + ", ".join(out.metadata["discrete"]), err=True)
         return
