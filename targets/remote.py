@@ -106,6 +106,32 @@ def ibm_credentials() -> None:
             "QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE), then retry; use --local to run on a fake IBM backend")
 
 
+def dwave_endpoint(profile: str = "", solver: str = "") -> str:
+    """D-Wave Leap and where dwave-cloud-client will connect (its configured endpoint, else its region), read
+    from the configuration without network, for error messages; the token is never looked at."""
+    from dwave.cloud.config import load_config
+    from dwave.cloud.config.constants import DEFAULT_REGION
+
+    try:
+        config = load_config(profile=profile or None)
+    except Exception:  # noqa: BLE001 - only for a message; dwave_credentials reports configuration errors
+        config = {}
+    where = config.get("endpoint") or f"region {config.get('region') or DEFAULT_REGION}"
+    name = solver or config.get("solver")
+    return f"D-Wave Leap{f' solver {name!r}' if isinstance(name, str) and name else ''} at {where}"
+
+
+def ibm_endpoint(backend: str = "") -> str:
+    """IBM Quantum and the URL qiskit-ibm-runtime will use (``QISKIT_IBM_URL``, else the client's default),
+    for error messages."""
+    try:
+        from qiskit_ibm_runtime.accounts.account import IBM_QUANTUM_PLATFORM_API_URL as default
+    except ImportError:  # another client version
+        default = "the client's default URL"
+    url = os.environ.get("QISKIT_IBM_URL") or default
+    return f"IBM Quantum{f' backend {backend!r}' if backend else ''} at {url}"
+
+
 @contextlib.contextmanager
 def remote_errors(service: str) -> Iterator[None]:
     """Turn a client's network, authentication or service error inside the block into one QselError line."""
@@ -140,7 +166,7 @@ def _dwave_sampler(solver: str, profile: str):
         config["solver"] = solver
     if profile:
         config["profile"] = profile
-    with remote_errors("D-Wave Leap"):
+    with remote_errors(dwave_endpoint(profile, solver)):
         sampler = DWaveSampler(**config)
         graph = sampler.to_networkx_graph()
     return sampler, graph
@@ -227,7 +253,7 @@ class DWaveQPUSolver(Solver):
                         prefactor=self.chain_prefactor, chain_strength=self.chain_strength,
                         h_range=tuple(sampler.properties.get("h_range", H_RANGE)),
                         j_range=tuple(sampler.properties.get("j_range", J_RANGE)))
-        with remote_errors("D-Wave Leap"):
+        with remote_errors(dwave_endpoint(self.profile, _solver_name(sampler))):
             samples = sample_embedded(problem, block, sampler, num_reads=num_reads, postprocess=self.postprocess,
                                       label=self.label)
         samples.info["sampler"] = f"DWaveSampler({_solver_name(sampler)}, {graph.number_of_nodes()} working qubits)"
@@ -294,7 +320,7 @@ class LeapHybridSolver(Solver):
         if self.time_limit:
             params["time_limit"] = float(self.time_limit)
         t0 = time.perf_counter()
-        with remote_errors("D-Wave Leap"):
+        with remote_errors(dwave_endpoint(self.profile, self.solver)):
             from dwave.system import LeapHybridCQMSampler
 
             sampler = LeapHybridCQMSampler(**config)
@@ -346,7 +372,7 @@ def _ibm_service():
     from qiskit_ibm_runtime import QiskitRuntimeService
 
     ibm_credentials()  # only now may the client look for a saved account: the file exists or the token is set
-    with remote_errors("IBM Quantum"):
+    with remote_errors(ibm_endpoint()):
         return QiskitRuntimeService()
 
 
@@ -358,7 +384,7 @@ def _ibm_backend(name: str, local: bool):
     if local:
         return fake_backend(name or DEFAULT_FAKE_BACKEND)
     service = _ibm_service()
-    with remote_errors("IBM Quantum"):
+    with remote_errors(ibm_endpoint(name)):
         if name:
             return service.backend(name)
         return service.least_busy(operational=True, simulator=False)
@@ -448,7 +474,7 @@ class IBMRuntimeSolver(Solver):
         if self.local_mode and seed is not None:
             sampler.options.simulator.seed_simulator = int(seed) & 0x7FFFFFFF
         t0 = time.perf_counter()
-        with remote_errors("IBM Quantum"):
+        with remote_errors(ibm_endpoint(backend.name)):
             job = sampler.run([isa], shots=int(num_reads))
             counts = job.result()[0].data.meas.get_counts()
         X, occ = counts_to_samples(counts, run.plan)
