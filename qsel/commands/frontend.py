@@ -61,6 +61,9 @@ def _weights_options(f):
                      help="quantize/train: absolute weight levels instead of --weights (one-hot encoded)."),
         click.option("--encoding", default="binary", show_default=True, type=click.Choice(["binary", "onehot"]),
                      help="quantize/train: a binary code per weight, or one-hot levels with exactly-one constraints."),
+        click.option("--warm-start", default=None, type=click.Choice(["nearest", "gptq", "sign"]),
+                     help="quantize/train: record this baseline's weights as the IR's initial state "
+                          "(solve with warm(SOLVER) to search from it)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -101,14 +104,15 @@ def _load(model: str, data: str, split: str, samples: int | None, trust_pickle: 
 def _build(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
            schedule, target_scale, trust_pickle, solver_name: str | None, weights: str | None = None,
            levels: str | None = None, encoding: str = "binary", chunk: int | None = None,
-           cluster: str | None = None):
+           cluster: str | None = None, warm_start: str | None = None):
     from qsel.frontend.compile import CompileOptions, compile_network
 
     options = CompileOptions(
         objective=objective, granularity=granularity,
         layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else None,
         keep=keep, keep_count=keep_count, sparsity_penalty=sparsity_penalty, schedule=schedule,
-        target_scale=target_scale, weights=weights, levels=_levels(levels), encoding=encoding)
+        target_scale=target_scale, weights=weights, levels=_levels(levels), encoding=encoding,
+        warm_start=warm_start)
     if chunk is not None or cluster is not None:  # scale-out: streamed batch, one task per layer
         from qsel.scaleout.cli import compile_scaled
 
@@ -149,8 +153,8 @@ def _baseline_solver(method: str, network, dataset, seed: int = 0, sparsity_pena
 @chunk_option
 @cluster_option
 def compile_cmd(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
-                schedule, target_scale, trust_pickle, weights, levels, encoding, solver, extra_path, params, output,
-                timing, chunk, cluster):
+                schedule, target_scale, trust_pickle, weights, levels, encoding, warm_start, solver, extra_path,
+                params, output, timing, chunk, cluster):
     """Lower MODEL plus a calibration batch into the neuron-interaction IR (or a discrete-weight problem)."""
     from qsel import files
     from qsel.commands.imports import parse_params
@@ -164,7 +168,7 @@ def compile_cmd(model, data, split, samples, objective, granularity, layers, kee
     start = time.perf_counter()
     _, _, problem = _build(model, data, split, samples, objective, granularity, layers, keep, keep_count,
                            sparsity_penalty, schedule, target_scale, trust_pickle, solver, weights, levels, encoding,
-                           chunk, cluster)
+                           chunk, cluster, warm_start=warm_start)
     if extra_path is not None:
         from qsel.extra_terms import add_terms, load_terms_file
 
@@ -189,9 +193,11 @@ def compile_cmd(model, data, split, samples, objective, granularity, layers, kee
 @click.option("--seed", default=0, show_default=True, help="Seed of the random baseline.")
 @click.option("-o", "--output", required=True, metavar="MASK.json", help="Result file with the selection.")
 def baseline(model, data, split, samples, objective, granularity, layers, keep, keep_count, sparsity_penalty,
-             schedule, target_scale, trust_pickle, method, weights, levels, encoding, seed, output):
+             schedule, target_scale, trust_pickle, method, weights, levels, encoding, warm_start, seed, output):
     """Select units without qsel's solvers: random, magnitude, greedy, exact, lasso (He et al. 2017) or obs
     (Optimal Brain Surgeon, Hassibi & Stork 1993; SparseGPT's dampening), on the same objective."""
+    if warm_start is not None:
+        raise ir.QselError("--warm-start records an initial state in a compiled IR; it is a `qsel compile` option")
     from qsel.result import Result
 
     if not output.endswith(".json"):
@@ -335,3 +341,7 @@ def eval_cmd(model, data, split, mask_path, as_json, trust_pickle, force):
               + "  ".join(f"{k} {v:.6g}" for k, v in report["objective_per_layer"].items()), file=out)
         if report.get("ir_energy") is not None:
             print(f"  IR energy recorded in the result:   {report['ir_energy']:.10g}", file=out)
+        if report.get("ir_energy_per_layer"):
+            print("  per layer, objective / IR energy:   " + "   ".join(
+                f"{k} {report['objective_per_layer'].get(k, float('nan')):.10g} / {v:.10g}"
+                for k, v in report["ir_energy_per_layer"].items()), file=out)

@@ -29,14 +29,32 @@ def _sizes(text: str) -> list[int]:
 @click.option("--task", default="classification", show_default=True,
               type=click.Choice(["classification", "regression"]))
 @click.option("--seed", default=0, show_default=True)
+@click.option("--conv", default=None, metavar="C1,C2,...",
+              help="A CNN: 3x3 conv layers conv1.. with these channels (padding 1) before the dense layers; "
+                   "--sizes then lists the dense widths after the flatten, outputs last (e.g. --sizes 10).")
+@click.option("--input-shape", default=None, metavar="C,H,W", help="--conv: the input image shape (digits: 1,8,8).")
+@click.option("--strides", default=None, metavar="S1,S2,...", help="--conv: one stride per conv layer (default 1).")
 @click.option("-o", "--output", required=True, metavar="OUT", help="Model file to write (.npz, .onnx, .pt).")
 def init(sizes: str, act: str, init_name: str, bias_init: str, scale: float, task: str, seed: int,
-         output: str) -> None:
-    """Write a randomly initialised MLP (layers fc1, fc2, ...), reproducible from its seed."""
-    from qsel.frontend.init import init_network
+         conv: str | None, input_shape: str | None, strides: str | None, output: str) -> None:
+    """Write a randomly initialised MLP (layers fc1, fc2, ...) or, with --conv, a small CNN, reproducible from its
+    seed."""
+    from qsel.frontend.init import init_cnn, init_network
     from qsel.frontend.models import model_format, save_model
 
     model_format(output, for_writing=True)
+    if conv is not None:
+        if input_shape is None or len(_sizes(input_shape)) != 3:
+            raise ir.QselError("--conv needs --input-shape C,H,W (three integers, e.g. 1,8,8 for digits)")
+        dense = _sizes(sizes)
+        if not dense:
+            raise ir.QselError("--sizes: give at least the number of outputs after the conv layers")
+        network = init_cnn(tuple(_sizes(input_shape)), _sizes(conv), dense[-1], act, seed,
+                           strides=_sizes(strides) if strides else None, hidden=dense[:-1], task=task)
+        save_model(network, output)
+        click.echo(f"{output}: {network.metadata['source']['model']} (seed {seed}), "
+                   f"{network.num_params():,} parameters", err=True)
+        return
     network = init_network(_sizes(sizes), act, init_name, seed, task=task, bias_init=bias_init, scale=scale)
     save_model(network, output)
     click.echo(f"{output}: {network.metadata['source']['model']}, {init_name} init (seed {seed}), "
