@@ -30,6 +30,7 @@ SOLVERS: dict[str, str] = {
     "polish": "qsel.targets.composites:PolishComposite",
     "decompose": "qsel.targets.decompose:DecomposeComposite",
     "embed": "qsel.targets.embed:EmbedComposite",
+    "warm": "qsel.targets.warm:WarmComposite",
     "pegasus-sim": "qsel.targets.embed:PegasusSimSolver",
     "dwave-qpu": "qsel.targets.remote:DWaveQPUSolver",
     "leap-hybrid": "qsel.targets.remote:LeapHybridSolver",

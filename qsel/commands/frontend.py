@@ -247,7 +247,7 @@ def _discrete_baseline(model, data, split, samples, objective, layers, schedule,
     meta = {"source": {"model": model, **network.metadata.get("source", {})},
             "calibration": {"dataset": data, "split": split, "samples": int(dataset.X.shape[0]), "limit": samples,
                             "fingerprint": dataset.fingerprint, "standardisation": dataset.standardisation}}
-    problem = discrete.compile_discrete(layer_data, schedule, meta)
+    problem = discrete.compile_discrete(network, layer_data, schedule, meta)
     x = baseline_assignment(problem, layer_data, method)
     result = Result.from_assignment(problem, x, f"baseline:{method}", timings={"solve": time.perf_counter() - start})
     with writing(output):

@@ -55,6 +55,7 @@ class CompileOptions:
     weights: str | None = None  # quantize/train: binary | ternary | int{bits=B} (see qsel.frontend.discrete)
     levels: tuple[float, ...] | None = None  # quantize/train: user-given levels instead of --weights
     encoding: str = "binary"  # quantize/train: binary | onehot
+    warm_start: str | None = None  # quantize/train: record a baseline's weights as the IR's initial state
 
     def validate(self) -> None:
         if self.keep is not None and not (0 < self.keep <= 1):
@@ -327,7 +328,7 @@ def _discrete(network: Network, X: np.ndarray, y: np.ndarray | None, options: Co
     grid = discrete.parse_grid(options.weights, options.levels, options.encoding)
     data = discrete.prepare(network, X, y, options.objective, grid, options.layers, options.target_scale,
                             schedule=options.schedule, solver=solver)
-    return discrete.compile_discrete(data, options.schedule, metadata)
+    return discrete.compile_discrete(network, data, options.schedule, metadata, warm_start=options.warm_start)
 
 
 def chosen_assignment(problem: ir.Problem) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""Discrete weights: qsel's QUBO solve against round-to-nearest, GPTQ-style rounding and sign-rounded least squares.
+
+Run:  .venv/bin/python bench/discrete.py [--seeds 0,1,2] [--reads 10] [--epochs 30]
+
+1. Post-training quantisation (issue 14's first "done when"). Per seed a
+   64-64-10 ReLU network is built and trained on ``digits`` with qsel's own
+   ``init``/``train`` code; each dense layer is quantised (independent
+   schedule, calibration = the digits train split) to ternary and to 2-bit
+   weights on one grid per output unit (least-squares scale). Methods:
+   round-to-nearest, GPTQ-style rounding (Frantar et al. 2022), and qsel:
+   the compiled IR (recorded GPTQ initial state) solved per output unit by
+   ``warm(tabu)`` -- multistart tabu plus tabu from the recorded state -- and,
+   for reference, plain ``tabu``. Printed: the fraction of output units whose
+   calibration objective is below both baselines', the summed objective, and
+   the test accuracy with every layer quantised.
+2. Binary read-out on random features for ``gaussian2d`` (issue 14's second):
+   a 2-64-2 network with random sin features (uniform init, not trained), the
+   read-out trained with ``--objective train --weights binary`` against
+   sign-rounded least squares (sign(w_LS) times the same per-output scale) and
+   gradient descent (qsel train, read-out only in effect: the sin features are
+   re-trained too, then the read-out is sign-rounded).
+3. A sin-activation network with discretised weights on ``moons``: trained by
+   gradient descent, then every layer made ternary by rounding (round-to-
+   nearest: gradient descent followed by rounding), by GPTQ, and by qsel.
+
+Every number comes from this run; the machine may be shared (times are not compared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from qsel.frontend import discrete as D
+from qsel.frontend import discrete_baselines as B
+from qsel.frontend.data import load_dataset
+from qsel.frontend.init import init_network
+from qsel.frontend.metrics import accuracy
+from qsel.frontend.train import train
+from qsel.solving import solve_to_result
+from qsel.targets.base import from_spec
+from qsel.targets.registry import get_solver
+
+
+def qsel_levels(net, data: list[D.LayerData], spec: str, reads: int, seed: int) -> tuple[dict, float]:
+    """Weights per layer from solving the compiled IR (GPTQ recorded as initial state) with ``spec``."""
+    problem = D.compile_discrete(net, data, "independent", warm_start="gptq")
+    t0 = time.perf_counter()
+    run = solve_to_result(problem, from_spec(spec, "solver", get_solver), num_reads=reads, seed=seed)
+    seconds = time.perf_counter() - t0
+    return D.weights_of(problem.metadata, run.result.assignment, spec), seconds
+
+
+def below(e: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """e < ref beyond rounding: the energies are sums of O(n^2) terms of size ~ref, so allow 1e-9 relative."""
+    return e < ref - 1e-9 * np.maximum(np.abs(ref), 1e-300)
+
+
+def ptq(seeds: list[int], reads: int, epochs: int) -> None:
+    train_set, test_set = load_dataset("digits", "train"), load_dataset("digits", "test")
+    print("== post-training quantisation: 64-64-10 ReLU on digits, every dense layer, "
+          f"calibration = train split ({len(train_set)}), test split ({len(test_set)}); {reads} reads per unit")
+    header = (f"{'seed':>4} {'grid':>11} {'units':>5} {'<rtn':>6} {'<gptq':>6} {'<both':>6} "
+              f"{'tabu<both':>9} | {'obj rtn':>8} {'obj gptq':>8} {'obj tabu':>8} {'obj qsel':>8} | "
+              f"{'acc fp':>6} {'rtn':>6} {'gptq':>6} {'tabu':>6} {'qsel':>6} | {'qsel s':>6}")
+    print(header)
+    totals: dict[str, list] = {}
+    for seed in seeds:
+        net, _ = train(init_network([64, 64, 10], "relu", seed=seed), train_set, epochs=epochs, lr=3e-3, seed=seed)
+        acc_fp = accuracy(net, test_set)
+        for spec in ("ternary", "int{bits=2}"):
+            grid = D.parse_grid(spec, None, "binary")
+            data = D.prepare(net, train_set.X, train_set.y, "quantize", grid, None, None)
+            W = {m: {d.name: d.levels_of(B.levels(d, m)) for d in data} for m in ("nearest", "gptq")}
+            W["qsel"], secs = qsel_levels(net, data, "warm(tabu)", reads, seed)
+            W["tabu"], _ = qsel_levels(net, data, "tabu", reads, seed)
+            E = {m: np.concatenate([d.unit_errors(W[m][d.name]) for d in data]) for m in W}
+            lt_r, lt_g = below(E["qsel"], E["nearest"]), below(E["qsel"], E["gptq"])
+            tabu_both = np.mean(below(E["tabu"], E["nearest"]) & below(E["tabu"], E["gptq"]))
+            acc = {m: accuracy(D.with_weights(net, W[m]), test_set) for m in W}
+            print(f"{seed:>4} {spec:>11} {E['qsel'].size:>5} {lt_r.mean():>6.1%} {lt_g.mean():>6.1%} "
+                  f"{(lt_r & lt_g).mean():>6.1%} {tabu_both:>9.1%} | {E['nearest'].sum():>8.3f} "
+                  f"{E['gptq'].sum():>8.3f} {E['tabu'].sum():>8.3f} {E['qsel'].sum():>8.3f} | {acc_fp:>6.3f} "
+                  f"{acc['nearest']:>6.3f} {acc['gptq']:>6.3f} {acc['tabu']:>6.3f} {acc['qsel']:>6.3f} | {secs:>6.1f}")
+            t = totals.setdefault(spec, [])
+            t.append(((lt_r & lt_g).mean(), acc["qsel"] - acc["gptq"]))
+    for spec, rows in totals.items():
+        frac = np.array([r[0] for r in rows])
+        gap = np.array([r[1] for r in rows])
+        print(f"  {spec}: units below both baselines {frac.min():.1%}..{frac.max():.1%} over seeds "
+              f"(target >= 90 %); test accuracy qsel - gptq {gap.min():+.3f}..{gap.max():+.3f} (target >= 0)")
+
+
+def readout(seeds: list[int], reads: int, epochs: int) -> None:
+    train_set, test_set = load_dataset("gaussian2d", "train"), load_dataset("gaussian2d", "test")
+    print("\n== binary read-out on random sin features, gaussian2d (2-64-2, features untrained)")
+    print(f"{'seed':>4} | {'obj signLS':>10} {'obj qsel':>9} | {'acc LS fp':>9} {'signLS':>7} {'GD+sign':>7} "
+          f"{'qsel':>7}")
+    for seed in seeds:
+        net = init_network([2, 64, 2], "sin", init="uniform", seed=seed, scale=3.0)
+        grid = D.parse_grid("binary", None, "binary")
+        data = D.prepare(net, train_set.X, train_set.y, "train", grid, None, None)
+        (d,) = data
+        W_sign = {d.name: d.levels_of(B.levels(d, "sign"))}
+        W_q, _ = qsel_levels(net, data, "warm(tabu)", reads, seed)
+        ls = D.with_weights(net, {d.name: d.w_ref})
+        gd, _ = train(net, train_set, epochs=epochs, lr=1e-2, seed=seed)
+        gd_data = D.prepare(gd, train_set.X, train_set.y, "quantize", grid, (d.name,), None)[0]
+        gd_sign = D.with_weights(gd, {d.name: gd_data.levels_of(B.levels(gd_data, "sign"))})
+        e_s, e_q = d.unit_errors(W_sign[d.name]).sum(), d.unit_errors(W_q[d.name]).sum()
+        print(f"{seed:>4} | {e_s:>10.4f} {e_q:>9.4f} | {accuracy(ls, test_set):>9.3f} "
+              f"{accuracy(D.with_weights(net, W_sign), test_set):>7.3f} {accuracy(gd_sign, test_set):>7.3f} "
+              f"{accuracy(D.with_weights(net, W_q), test_set):>7.3f}")
+
+
+def sin_network(seeds: list[int], reads: int, epochs: int) -> None:
+    train_set, test_set = load_dataset("moons", "train"), load_dataset("moons", "test")
+    print("\n== sin network 2-32-32-2 on moons, trained by gradient descent, then every layer ternary")
+    print(f"{'seed':>4} | {'obj rtn':>8} {'obj gptq':>8} {'obj qsel':>8} | {'acc fp':>6} {'GD+round':>8} "
+          f"{'gptq':>6} {'qsel':>6}")
+    for seed in seeds:
+        net, _ = train(init_network([2, 32, 32, 2], "sin", seed=seed), train_set, epochs=epochs * 2, lr=1e-2,
+                       seed=seed)
+        grid = D.parse_grid("ternary", None, "binary")
+        data = D.prepare(net, train_set.X, train_set.y, "quantize", grid, None, None)
+        W = {m: {d.name: d.levels_of(B.levels(d, m)) for d in data} for m in ("nearest", "gptq")}
+        W["qsel"], _ = qsel_levels(net, data, "warm(tabu)", reads, seed)
+        obj = {m: sum(d.unit_errors(W[m][d.name]).sum() for d in data) for m in W}
+        acc = {m: accuracy(D.with_weights(net, W[m]), test_set) for m in W}
+        print(f"{seed:>4} | {obj['nearest']:>8.3f} {obj['gptq']:>8.3f} {obj['qsel']:>8.3f} | "
+              f"{accuracy(net, test_set):>6.3f} {acc['nearest']:>8.3f} {acc['gptq']:>6.3f} {acc['qsel']:>6.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--reads", type=int, default=10, help="tabu reads per output unit")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--only", default="ptq,readout,sin")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    parts = args.only.split(",")
+    if "ptq" in parts:
+        ptq(seeds, args.reads, args.epochs)
+    if "readout" in parts:
+        readout(seeds, args.reads, args.epochs)
+    if "sin" in parts:
+        sin_network(seeds, args.reads, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
