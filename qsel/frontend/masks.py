@@ -70,10 +70,15 @@ def _size_list(value: object, dims: int, what: str) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
+def _has_bool(value: list) -> bool:
+    """Whether a keep list (of indices or of index pairs) holds a JSON true/false, which numpy reads as 1/0."""
+    return any(type(v) is bool or isinstance(v, list) and any(type(u) is bool for u in v) for v in value)
+
+
 def _index_rows(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
     """The kept indices as a (k, len(shape)) int64 array: each entry an integer (a pair for edges) inside
     ``shape``, none twice, at least one; else a QselError naming the first bad entry. Checked on arrays; only
-    the error message walks the list."""
+    the error message walks the list (and a type test per entry: JSON true/false would pass as 1/0)."""
     if not isinstance(value, list):
         raise ir.QselError(f"{what} must be a list of indices")
     if not value:
@@ -83,7 +88,8 @@ def _index_rows(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
         arr = np.asarray(value)
     except ValueError:  # ragged pairs
         arr = np.zeros(0)
-    if arr.dtype.kind not in "iu" or arr.shape != ((len(value), dims) if dims > 1 else (len(value),)):
+    shape_ok = arr.shape == ((len(value), dims) if dims > 1 else (len(value),))
+    if arr.dtype.kind not in "iu" or not shape_ok or _has_bool(value):
         kind = "an [output, input] pair of integers" if dims > 1 else "an integer index"
         for k, entry in enumerate(value):
             items = entry if dims > 1 and isinstance(entry, list) else [entry]
