@@ -333,8 +333,8 @@ def check_folder(path: str | os.PathLike, *, marker: str, what: str) -> Path:
     final = _final_path(path)
     if final == final.parent:
         raise _fail(path, "the root folder cannot be an output folder")
-    cwd = Path(os.path.abspath(os.getcwd()))
-    if final == cwd or final in cwd.parents:
+    cwd, real = Path(os.path.realpath(os.getcwd())), Path(os.path.realpath(final))
+    if real == cwd or real in cwd.parents:
         raise _fail(path, "it is the current folder or holds it; choose a folder below it")
     if os.path.lexists(final):
         if not final.is_dir():
@@ -344,9 +344,10 @@ def check_folder(path: str | os.PathLike, *, marker: str, what: str) -> Path:
         except OSError as exc:
             raise _fail(path, _reason(exc)) from None
         if entries and not (final / marker).exists() and not all(_is_ours(e) for e in entries):
-            names = ", ".join(sorted(e.name for e in entries if not _is_ours(e))[:3])
-            raise _fail(path, f"the folder holds files that are not a {what} output ({names}...: no {marker}); "
-                              f"qsel replaces the whole folder, so choose a new or empty folder")
+            foreign = sorted(e.name for e in entries if not _is_ours(e))
+            names = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise _fail(path, f"it holds {names} but no {marker}, so it is not a {what} output; qsel replaces "
+                              f"the whole folder: choose a new or empty folder")
         _probe(final.parent, path)
     else:
         anc = _nearest_existing(final.parent)
@@ -470,6 +471,8 @@ def replace_folder(path: str | os.PathLike, *, marker: str, what: str = "qsel") 
         if not os.path.lexists(q):
             try:
                 q.mkdir()
+            except FileExistsError:
+                continue  # another run made it meanwhile: not ours to remove
             except OSError as exc:
                 _rmdirs(created)
                 raise _fail(path, f"cannot create folder '{q}': {_reason(exc)}") from None

@@ -174,7 +174,7 @@ def _folder_is_a_file(tmp: Path, name: str) -> tuple[Path, str]:
 def _foreign_folder(tmp: Path, name: str) -> tuple[Path, str]:
     (tmp / name).mkdir()
     (tmp / name / "thesis.tex").write_text("not qsel's\n")
-    return tmp / name, "not a qsel"
+    return tmp / name, "it holds thesis.tex but no "
 
 
 UNWRITABLE_FOLDER = {"under a file": _under_a_file, "is a file": _folder_is_a_file,
