@@ -339,6 +339,8 @@ def check_folder(path: str | os.PathLike, *, marker: str, what: str) -> Path:
     if os.path.lexists(final):
         if not final.is_dir():
             raise _fail(path, "exists and is not a folder")
+        if os.path.ismount(final):  # rename would fail with EBUSY after all the work
+            raise _fail(path, "it is a mount point, which cannot be replaced; choose a folder inside it")
         try:
             entries = list(os.scandir(final))
         except OSError as exc:

@@ -217,6 +217,16 @@ def test_the_current_folder_is_never_an_output_folder(command, tmp_path, monkeyp
         one_error(invoke(*_args(FOLDER_COMMANDS[command], Path(out))), "current folder")
 
 
+def test_a_mount_point_is_refused_as_an_output_folder(small, tmp_path, monkeypatch):
+    """A mounted folder (a container's bind mount) cannot be renamed: refused before the work, not at the end."""
+    out = tmp_path / "mnt"
+    out.mkdir()
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: os.fspath(p) == str(out) or real_ismount(p))
+    one_error(invoke("emit", str(small), "-t", "qubo", "-o", str(out)), str(out), "mount point")
+    assert list(out.iterdir()) == [] and leftovers(tmp_path) == []
+
+
 @pytest.mark.slow
 def test_an_output_that_fails_at_write_time_is_one_line_naming_it(small, tmp_path, monkeypatch):
     """The folder was writable when checked but the write fails (disk full, permissions changed): the
