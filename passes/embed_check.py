@@ -6,8 +6,8 @@ For each block of b variables:
 * ``clique``: a clique embedding of K_b from busclique (minorminer), which
   fits any coupling pattern of b variables. busclique finds the embedding
   with the shortest maximum chain in polynomial time and keeps a per-graph
-  cache, so every size is computed once. The largest clique is about 180 on
-  Pegasus P16, 184 on Zephyr Z(12,4) and 64 on Chimera C16.
+  cache, so every size is computed once. The largest clique is the
+  topology's (:meth:`qsel.passes.topology.Topology.largest_clique`).
 * ``minor``: minorminer's heuristic embedding of the block's own coupling
   graph (the non-zero effective couplings inside the block), for sparse
   blocks (seeded, time-limited).
@@ -18,16 +18,15 @@ The report goes to ``props["embedding"]``: topology, graph size, largest
 clique, and per block the variables, couplings, method, whether it fits,
 qubits used, max and mean chain length, and for a block that does not fit a
 hint to lower max-vars. Nothing is raised and the problem is not changed.
-Topologies: ``pegasus16`` (Advantage, 5,640 qubits), ``zephyr`` (Advantage2,
-Z(12,4), 4,800 qubits), ``chimera16`` (C16, 2,048 qubits); ideal graphs
-(a real chip lacks a few qubits).
+``topology`` is any name of :mod:`qsel.passes.topology` (``pegasus16``,
+``zephyr``, ``chimera16``, ``advantage``, ... or ``family:shape``); ideal
+graphs (a real chip lacks a few qubits).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,34 +36,15 @@ from qsel.ir import Problem
 
 from .base import AnalysisPass, PropertySet
 from .quadratic import weight_matrix
+from .topology import Topology, busgraph, option
 
 SPARSE_DENSITY = 0.5
 
 
-@functools.lru_cache(maxsize=None)
-def target_graph(topology: str):
-    """(networkx graph, busgraph_cache) of an ideal topology, built once per process."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        try:
-            import dwave.graphs as graphs
-        except ImportError:  # pragma: no cover - older Ocean
-            import dwave_networkx as graphs
-        from minorminer import busclique
-    g = {"pegasus16": lambda: graphs.pegasus_graph(16), "zephyr": lambda: graphs.zephyr_graph(12, 4),
-         "chimera16": lambda: graphs.chimera_graph(16)}[topology]()
-    return g, busclique.busgraph_cache(g)
-
-
-@functools.lru_cache(maxsize=None)
-def _largest_clique(topology: str) -> int:
-    return len(target_graph(topology)[1].largest_clique())
-
-
 @functools.lru_cache(maxsize=4096)
-def _clique_chains(topology: str, size: int) -> tuple[int, ...]:
-    """Chain lengths of busclique's K_size embedding (empty when it does not fit)."""
-    emb = target_graph(topology)[1].find_clique_embedding(size)
+def _clique_chains(topology: Topology, size: int) -> tuple[int, ...]:
+    """Chain lengths of busclique's K_size embedding on the ideal graph (empty when it does not fit)."""
+    emb = busgraph(topology.graph()).find_clique_embedding(size)
     return tuple(len(chain) for chain in emb.values())
 
 
@@ -73,19 +53,21 @@ class EmbedCheck(AnalysisPass):
     """Check each block has a clique or minor embedding on the topology; qubits and chain lengths (analysis)."""
 
     name = "embed-check"
-    topology: Literal["pegasus16", "zephyr", "chimera16"] = "pegasus16"
+    topology: str = "pegasus16"  # a name of qsel.passes.topology or family:shape
     method: Literal["auto", "clique", "minor"] = "auto"
     timeout: float = 10.0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        option(self.topology)  # an unknown name fails when the pipeline is built
         if not (np.isfinite(self.timeout) and self.timeout > 0):
             raise ValueError(f"timeout must be a number of seconds > 0, got {self.timeout}")
 
     def analyze(self, problem: Problem, props: PropertySet) -> None:
         start = time.perf_counter()
-        g, _ = target_graph(self.topology)
-        largest = _largest_clique(self.topology)
+        top = Topology.parse(self.topology)
+        g = top.graph()
+        largest = top.largest_clique()
         blocks = [(p.name, p.indices) for p in problem.partitions] or [("all", np.arange(problem.num_vars))]
         reports = [self._block(problem, name, idx, largest) for name, idx in blocks]
         props["embedding"] = {
@@ -106,7 +88,7 @@ class EmbedCheck(AnalysisPass):
         chains: list[int] = []
         method = "clique"
         if self.method in ("auto", "clique") and b <= largest:
-            chains = list(_clique_chains(self.topology, b)) if b else []
+            chains = list(_clique_chains(Topology.parse(self.topology), b)) if b else []
         if not chains and b and (self.method == "minor" or (self.method == "auto" and density <= SPARSE_DENSITY)):
             method = "minor"
             chains = self._minor(*np.nonzero(np.triu(W, 1)), b)
@@ -123,7 +105,7 @@ class EmbedCheck(AnalysisPass):
     def _minor(self, r: np.ndarray, c: np.ndarray, b: int) -> list[int]:
         import minorminer
 
-        g, _ = target_graph(self.topology)
+        g = Topology.parse(self.topology).graph()
         source = list(zip(r.tolist(), c.tolist()))
         if not source:  # no couplings: one qubit per variable, if there are enough qubits
             return [1] * b if b <= g.number_of_nodes() else []

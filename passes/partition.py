@@ -1,5 +1,10 @@
 """partition: split the variables into blocks of at most max-vars that keep strong couplings inside.
 
+N = ``max-vars``; by default (0) it is the block size of ``topology``
+(:meth:`qsel.passes.topology.Topology.block_size`: the largest clique of the
+annealer graph less a margin for missing qubits), so that every block can be
+placed on that chip as a clique: ``partition{topology=zephyr}``.
+
 The graph has an edge of weight |J_ij| for every effective coupling. Its
 connected components are found first (scipy, on the block structure, never on
 n^2 Python pairs); a component of at most N = max-vars variables is one piece,
@@ -50,6 +55,7 @@ from . import graph_split
 from .base import PropertySet, TransformationPass, Transformed
 from .mapping import reserved
 from .quadratic import abs_weight_split, components, weight_matrix
+from .topology import Topology, option
 
 
 @dataclass(frozen=True)
@@ -58,14 +64,21 @@ class PartitionPass(TransformationPass):
 
     name = "partition"
     exact = False
-    max_vars: int = 177
+    max_vars: int = 0  # 0: the topology's block size
+    topology: str = "pegasus16"  # a name of qsel.passes.topology or family:shape; sizes blocks when max-vars is 0
     method: Literal["spectral", "kl", "community", "layer"] = "spectral"
     budgets: Literal["split", "keep"] = "split"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_vars < 1:
-            raise ValueError(f"max-vars must be at least 1, got {self.max_vars}")
+        if self.max_vars < 0:
+            raise ValueError(f"max-vars must be at least 1 (or 0: the topology's block size), got {self.max_vars}")
+        option(self.topology)  # an unknown name fails when the pipeline is built
+
+    @property
+    def limit(self) -> int:
+        """Variables per block: ``max-vars``, or the topology's block size when it is 0."""
+        return self.max_vars or Topology.parse(self.topology).block_size()
 
     def run(self, problem: Problem, props: PropertySet) -> Transformed:
         with _single_threaded_blas():
@@ -92,6 +105,7 @@ class PartitionPass(TransformationPass):
         sizes = [int(b.size) for b in blocks]
         return Transformed(out, bound=0.0, details={
             "blocks": len(blocks), "max_block": max(sizes, default=0), "min_block": min(sizes, default=0),
+            "max_vars": self.limit,
             "cut_weight": cut, "total_weight": total, "cut_fraction": cut / total if total > 0 else 0.0,
             "feasible_set": "restricted" if split else "unchanged",
             "split_constraints": {k: v["parts"] for k, v in split.items()}, "kept_constraints": kept})
@@ -100,12 +114,12 @@ class PartitionPass(TransformationPass):
                rng: np.random.Generator) -> list[np.ndarray]:
         groups = []
         for comp in comps:
-            if comp.size <= self.max_vars:
+            if comp.size <= self.limit:
                 groups.append(comp)
                 continue
             W = weight_matrix(problem, comp)
-            groups += [comp[p] for p in graph_split.split(W, self.max_vars, method, rng)]
-        return graph_split.pack(groups, self.max_vars)
+            groups += [comp[p] for p in graph_split.split(W, self.limit, method, rng)]
+        return graph_split.pack(groups, self.limit)
 
     def _by_layer(self, problem: Problem, comps: list[np.ndarray],
                   rng: np.random.Generator) -> tuple[list[np.ndarray], list[str]]:

@@ -57,7 +57,8 @@ from qsel.ir.jsonfile import write_json
 
 from .base import Block, Samples, Solver, Target
 from .convert import require_unconstrained, to_bqm
-from .embedding import ChainStructure, Embedding, EmbeddingError, Topology, chain_structure, embed, graph_edges
+from .embedding import (ChainStructure, Embedding, EmbeddingError, LargestCliqueOf, Topology, chain_structure, embed,
+                        graph_edges)
 from .manifest import BlockEntry, Manifest
 
 DEFAULT_PREFACTOR = 1.414
@@ -400,7 +401,8 @@ class DWaveTarget(Target):
     name: ClassVar[str] = "dwave"
     description: ClassVar[str] = ("D-Wave QPU: each block minor-embedded onto Pegasus P16 (Advantage), "
                                   "Zephyr Z(12,4) (Advantage2) or Chimera; chains, chain strength, embedded Ising JSON")
-    default_pipeline: ClassVar[str] = ("canonicalize,partition{max-vars=177},lower-constraints{penalty=auto},"
+    # blocks of the topology's block size (qsel.passes.topology: the largest clique less a margin)
+    default_pipeline: ClassVar[str] = ("canonicalize,partition{topology=pegasus},lower-constraints{penalty=auto},"
                                        "scale{h-range=-4:4,j-range=-1:1}")
     block_constraints: ClassVar[str] = "none"
 
@@ -455,16 +457,16 @@ class LocalPegasusSolver(Solver):
     """The D-Wave path on a local stand-in restricted to the real Pegasus graph (simulated annealing).
 
     Default ``num_sweeps=100`` per read, measured (``bench/pegasus.py``, and a grid of 20 to 1,000 sweeps
-    x 30 or 100 reads x 3 seeds) on the 177-variable penalised blocks of a random 64-512-10 MLP (keep 25 %,
+    x 30 or 100 reads x 3 seeds) on the Pegasus-sized (largest clique less the margin) penalised blocks of a random 64-512-10 MLP (keep 25 %,
     fit): the best energy after the swap polish with 20 to 200 sweeps matches 1,000 sweeps' within the
     spread between seeds (~2e-5; lower by up to ~1e-4 on some blocks), while the raw samples get *worse*
     with more sweeps: the chain-break fraction rises from ~0.58 at 50 sweeps to ~0.70 at 1,000
     (apparently chains at uniform-torque strength break in the low-energy physical states of these
     penalised blocks), and the time grows linearly (SA is over
-    80 % of a block's time at 1,000 sweeps). On unconstrained dense random 64- and 177-variable blocks raw
+    80 % of a block's time at 1,000 sweeps). On unconstrained dense random 64-variable and Pegasus-sized blocks raw
     SA keeps improving up to 1,000 sweeps, but the single-flip polish that ``postprocess=swap`` falls back
     to there reached tabu's energy from 50 sweeps on. 100 sweeps keeps a margin over that at 0.6 to 1 s
-    per 177-variable block (2 shared cores; 6 to 10 s before). Reads are the caller's ``num_reads``
+    per Pegasus-sized block (2 shared cores; 6 to 10 s before). Reads are the caller's ``num_reads``
     (``--num-reads``, 100 by default); 30 reads gave the same polished energies on those blocks in about
     60 % of the time. ``num-sweeps=1000`` restores the former setting, ``via=dimod`` the former
     FixedEmbeddingComposite path."""
@@ -472,7 +474,7 @@ class LocalPegasusSolver(Solver):
     name: ClassVar[str] = "local-pegasus"
     description: ClassVar[str] = ("embedded onto the real Pegasus P16 graph and sampled there by simulated "
                                   "annealing (MockDWaveSampler; cached embeddings, chains, majority vote)")
-    max_vars: ClassVar[int | None] = 180
+    max_vars = LargestCliqueOf()  # type: ignore[assignment]  # the largest clique of ``topology``
     handles_constraints: ClassVar[bool] = False
 
     topology: str = "pegasus"

@@ -27,8 +27,7 @@ from .base import Samples, Solver
 from .composites import Composite, record_time
 from .dwave import DEFAULT_PREFACTOR, DEFAULT_SWEEPS, EmbeddedBlock, _mock_sampler, local_sampler, prepare, \
     sa_beta_range, sample_embedded
-from .embedding import Topology
-from .remote import _CliqueOfTopology
+from .embedding import LargestCliqueOf, Topology
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class PegasusSimSolver(Solver):
     description: ClassVar[str] = ("structured stand-in for a D-Wave QPU: MockDWaveSampler on the real graph, "
                                   "simulated annealing of the physical problem; wrap it: embed(pegasus-sim)")
     handles_constraints: ClassVar[bool] = False
-    max_vars = _CliqueOfTopology()  # type: ignore[assignment]  # the largest clique of ``topology``
+    max_vars = LargestCliqueOf()  # type: ignore[assignment]  # the largest clique of ``topology``
 
     topology: str = "pegasus"
     missing_qubits: int = 0

@@ -1,14 +1,9 @@
 """Minor embedding onto D-Wave topologies (and lowering a block's constraints for the quantum targets).
 
 **Embedding.** A logical variable becomes a *chain*: a connected set of
-physical qubits held together by a strong ferromagnetic coupling. Named
-topologies (ideal graphs, from dwave-graphs):
-
-* ``pegasus``  (or ``advantage``):  Pegasus P16, 5,640 qubits; largest clique 180, chains up to 17
-* ``zephyr``   (or ``advantage2``): Zephyr Z(12,4), 4,800 qubits; largest clique 184, chains up to 13
-* ``chimera``  (or ``2000q``):      Chimera C16, 2,048 qubits; largest clique 64, chains up to 17
-
-``pegasus:6``, ``zephyr:6,4``, ``chimera:4`` name smaller instances. Two
+physical qubits held together by a strong ferromagnetic coupling. The
+topologies (names, graphs, largest cliques) are :class:`qsel.passes.topology.Topology`
+(``pegasus``, ``zephyr``, ``chimera``, ``family:shape``). Two
 methods: ``clique`` (minorminer.busclique's clique embedding, from a clique
 cache computed once per graph and kept on disk: any block of up to the largest
 clique size fits, chains are short and uniform) and ``minorminer`` (the
@@ -28,11 +23,8 @@ suggesting ``partition{max-vars=...}`` with the topology's clique size.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
 import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable, Sequence
@@ -40,15 +32,9 @@ from typing import Any, Hashable, Iterable, Sequence
 import numpy as np
 
 from qsel import ir
+from qsel.passes.topology import Topology, busgraph, clique_size, graph_key
 
 DENSE_THRESHOLD = 0.3
-
-_NAMED = {
-    "pegasus": ("pegasus", (16,)), "advantage": ("pegasus", (16,)),
-    "zephyr": ("zephyr", (12, 4)), "advantage2": ("zephyr", (12, 4)),
-    "chimera": ("chimera", (16, 16, 4)), "2000q": ("chimera", (16, 16, 4)),
-}
-
 
 class EmbeddingError(ir.QselError):
     """A block does not fit on the requested topology."""
@@ -73,112 +59,18 @@ def columns_for(problem: ir.Problem, lowered: ir.Problem) -> np.ndarray:
     return lowered.variables.positions(problem.labels)
 
 
-# ------------------------------------------------------------------ topologies
-@dataclass(frozen=True)
-class Topology:
-    family: str  # "pegasus" | "zephyr" | "chimera"
-    shape: tuple[int, ...]
+class LargestCliqueOf:
+    """A solver's ``max_vars``: the largest clique of its ``topology`` option (computed once per topology,
+    cached on disk by minorminer); read on the class (listings), the default topology's."""
 
-    @classmethod
-    def parse(cls, spec: "str | Topology") -> "Topology":
-        """'pegasus' (P16), 'zephyr' (Z(12,4)), 'chimera' (C16) or 'family:shape' ('pegasus:6', 'zephyr:6,4')."""
-        if isinstance(spec, Topology):
-            return spec
-        text = str(spec).strip().lower()
-        if text in _NAMED:
-            return cls(*_NAMED[text])
-        m = re.fullmatch(r"(pegasus|zephyr|chimera):(\d+(?:,\d+)*)", text)
-        if m is None:
-            raise ir.QselError(f"unknown topology {spec!r} (expected pegasus, zephyr, chimera, or family:shape "
-                               f"such as pegasus:16, zephyr:12,4, chimera:16)")
-        family, shape = m.group(1), tuple(int(v) for v in m.group(2).split(","))
-        wanted = {"pegasus": (1,), "zephyr": (1, 2), "chimera": (1, 2, 3)}[family]
-        if len(shape) not in wanted or min(shape) < 1:
-            raise ir.QselError(f"topology {spec!r}: bad shape for {family}")
-        if family == "zephyr" and len(shape) == 1:
-            shape = (shape[0], 4)
-        if family == "chimera":
-            shape = (shape + (shape[0], 4))[:3] if len(shape) == 1 else (shape + (4,))[:3]
-        if family == "pegasus" and shape[0] < 2:
-            raise ir.QselError(f"topology {spec!r}: Pegasus needs size >= 2")
-        return cls(family, shape)
-
-    @property
-    def name(self) -> str:
-        return f"{self.family}:{','.join(str(s) for s in self.shape)}"
-
-    @property
-    def properties(self) -> dict[str, Any]:
-        """D-Wave's ``properties['topology']``: type and shape."""
-        shape = list(self.shape)
-        return {"type": self.family, "shape": shape}
-
-    def graph(self, missing_qubits: int = 0, seed: int = 0):
-        """The topology's graph (ideal, or with ``missing_qubits`` random qubits removed like a real chip)."""
-        return hardware_graph(self.name, missing_qubits, seed)
-
-
-@functools.lru_cache(maxsize=8)
-def hardware_graph(spec: str, missing_qubits: int = 0, seed: int = 0):
-    """networkx graph of a named topology, linear integer labels, with coordinates metadata (dwave-graphs)."""
-    import dwave.graphs as dg
-
-    top = Topology.parse(spec)
-    if top.family == "pegasus":
-        g = dg.pegasus_graph(top.shape[0])
-    elif top.family == "zephyr":
-        g = dg.zephyr_graph(top.shape[0], top.shape[1])
-    else:
-        g = dg.chimera_graph(top.shape[0], top.shape[1], top.shape[2])
-    if missing_qubits:
-        if missing_qubits >= g.number_of_nodes():
-            raise ir.QselError(f"cannot remove {missing_qubits} qubits from {top.name} "
-                               f"({g.number_of_nodes()} qubits)")
-        rng = np.random.default_rng(seed)
-        nodes = sorted(g.nodes)
-        g = g.copy()
-        g.remove_nodes_from(rng.choice(nodes, size=missing_qubits, replace=False).tolist())
-    return g
-
-
-_GRAPH_KEYS: "weakref.WeakKeyDictionary[Any, tuple[int, tuple]]" = weakref.WeakKeyDictionary()
-
-
-def _graph_key(g) -> tuple:
-    """(family, name, qubits, couplers, hash of the qubit set): identifies a graph for the caches. Computed
-    once per graph object (counting couplers walks the graph) and recomputed if its qubit count changes."""
-    try:
-        known = _GRAPH_KEYS.get(g)
-    except TypeError:  # not weak-referenceable
-        known = None
-    if known is not None and known[0] == g.number_of_nodes():
-        return known[1]
-    key = (g.graph.get("family"), g.graph.get("name"), g.number_of_nodes(), g.number_of_edges(),
-           hash(frozenset(g.nodes)))
-    try:
-        _GRAPH_KEYS[g] = (g.number_of_nodes(), key)
-    except TypeError:
-        pass
-    return key
-
-
-_BUSGRAPHS: dict[tuple, Any] = {}
-
-
-def _busgraph(g):
-    """minorminer's busclique cache for ``g`` (clique embeddings of every size; on disk and in memory)."""
-    from minorminer import busclique
-
-    key = _graph_key(g)
-    if key not in _BUSGRAPHS:
-        _BUSGRAPHS[key] = busclique.busgraph_cache(g)
-    return _BUSGRAPHS[key]
+    def __get__(self, obj: Any, owner: type) -> int:
+        return largest_clique(obj.topology if obj is not None else owner.topology)
 
 
 def largest_clique(topology: "str | Topology" = "pegasus", *, graph=None) -> int:
-    """The most variables a clique embedding holds on the topology (180 on P16, 184 on Z(12,4), 64 on C16)."""
-    g = graph if graph is not None else Topology.parse(topology).graph()
-    return _largest_clique_size(_busgraph(g), _graph_key(g))
+    """The most variables a clique embedding holds on the topology (:meth:`Topology.largest_clique`), or on
+    ``graph`` (a chip's working graph) when given."""
+    return clique_size(graph) if graph is not None else Topology.parse(topology).largest_clique()
 
 
 # ------------------------------------------------------------------ embeddings
@@ -272,7 +164,7 @@ def edge_digest(n: int, edges: np.ndarray) -> str:
 
 def graph_edges(g) -> np.ndarray:
     """The graph's couplers as an (M, 2) int64 array (u < v), cached per graph."""
-    key = _graph_key(g)
+    key = graph_key(g)
     if key not in _GRAPH_EDGES:
         e = np.array(list(g.edges), dtype=np.int64).reshape(-1, 2)
         _GRAPH_EDGES[key] = np.stack([e.min(axis=1), e.max(axis=1)], axis=1)
@@ -346,7 +238,7 @@ class ChainStructure:
 
 def chain_structure(chains: Sequence[Sequence[int]], g) -> ChainStructure:
     """:meth:`ChainStructure.build` on ``g``'s couplers, cached by (graph, chains)."""
-    key = (_graph_key(g), tuple(tuple(int(q) for q in c) for c in chains))
+    key = (graph_key(g), tuple(tuple(int(q) for q in c) for c in chains))
     hit = _STRUCTURES.get(key)
     if hit is not None:
         _touch(_STRUCTURES, key)
@@ -391,9 +283,9 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
     if n == 0:
         return Embedding({}, top_name, "none", 0.0)
     density = m / (n * (n - 1) / 2) if n > 1 else 1.0
-    gkey = _graph_key(g)
-    bus = _busgraph(g) if g.graph.get("family") in ("pegasus", "zephyr", "chimera") else None
-    clique = _largest_clique_size(bus, gkey) if bus is not None else 0
+    gkey = graph_key(g)
+    bus = busgraph(g) if g.graph.get("family") in ("pegasus", "zephyr", "chimera") else None
+    clique = clique_size(g) if bus is not None else 0
     hit = False
 
     def cached(key: tuple, compute) -> tuple | None:
@@ -459,15 +351,6 @@ def embed(source, topology: "str | Topology" = "pegasus", *, method: str = "auto
             return Embedding(dict(zip(labels, chains)), top_name, used_method, time.perf_counter() - t0,
                              cached=hit)
     raise _too_big(n, m, top_name, clique, name, tried)
-
-
-_CLIQUE_SIZES: dict[tuple, int] = {}
-
-
-def _largest_clique_size(bus, gkey: tuple) -> int:
-    if gkey not in _CLIQUE_SIZES:
-        _CLIQUE_SIZES[gkey] = len(bus.largest_clique())
-    return _CLIQUE_SIZES[gkey]
 
 
 def _check(chains: Sequence[Sequence[int]], edges: np.ndarray, g) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -28,18 +26,17 @@ def dense_blocks(sizes: list[int]) -> ir.Problem:
                                       for k in range(len(sizes))))
 
 
-def test_a_177_variable_dense_block_fits_pegasus_quickly():
+def test_a_177_variable_dense_block_fits_pegasus():
+    # its speed is measured by bench/embedding.py
     p = dense_blocks([177, 100])
-    start = time.perf_counter()
     rep = analyse(p, "embed-check{topology=pegasus16}")
-    elapsed = time.perf_counter() - start
     assert rep["topology"] == "pegasus16" and rep["qubits"] == 5640 and rep["largest_clique"] >= 177
     big, small = rep["blocks"]
     assert big["fits"] and big["method"] == "clique" and big["vars"] == 177
     assert big["max_chain"] <= 17 and big["qubits"] >= 177 * 2  # chains of several qubits each
     assert big["mean_chain"] == pytest.approx(big["qubits"] / 177)
     assert small["fits"] and small["qubits"] < big["qubits"]
-    assert rep["all_fit"] and elapsed < 5.0
+    assert rep["all_fit"]
 
 
 def test_zephyr_fits_and_chimera_reports_a_block_that_does_not():
@@ -66,7 +63,7 @@ def test_sparse_block_that_is_too_big_for_a_clique_uses_minorminer():
 
 
 def test_option_errors():
-    with pytest.raises(ir.QselError, match="expects one of pegasus16, zephyr, chimera16"):
+    with pytest.raises(ir.QselError, match="unknown topology 'pegasus6': expected one of pegasus16, zephyr, chimera16"):
         build("embed-check{topology=pegasus6}")
     with pytest.raises(ir.QselError, match="timeout must be a number of seconds > 0"):
         build("embed-check{timeout=0}")

@@ -164,9 +164,25 @@ def test_existing_partitions_are_replaced():
 
 def test_option_errors():
     with pytest.raises(ir.QselError, match="max-vars must be at least 1"):
-        build("partition{max-vars=0}")
+        build("partition{max-vars=-1}")
+    with pytest.raises(ir.QselError, match="pass 'partition': unknown topology 'pegasos'"):
+        build("partition{topology=pegasos}")
     with pytest.raises(ir.QselError, match="expects one of spectral, kl, community, layer"):
         build("partition{method=metis}")
+
+
+def test_without_max_vars_blocks_fit_the_topologys_clique():
+    from qsel.passes.topology import CLIQUE_MARGIN, Topology
+
+    # the default is Pegasus P16; a topology option sizes blocks for another chip
+    assert build("partition")[0].limit == Topology.parse("pegasus16").largest_clique() - CLIQUE_MARGIN
+    small = Topology.parse("chimera:2")
+    assert build("partition{topology=chimera:2}")[0].limit == small.largest_clique() - CLIQUE_MARGIN == 5
+    rng = np.random.default_rng(3)
+    p = ir.Problem.from_qubo_matrix(np.triu(rng.normal(size=(23, 23)), 1))
+    out = run(p, "partition{topology=chimera:2}")
+    assert max(q.indices.size for q in out.partitions) <= 5
+    assert out.metadata["history"][-1]["max_vars"] == 5
 
 
 @given(pass_problems(max_vars=10), st.integers(1, 6), st.sampled_from(["spectral", "kl", "community", "layer"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from itertools import product
 
 import numpy as np
@@ -49,18 +48,16 @@ def test_topology_names_and_sizes():
         Topology.parse("pegasos")
 
 
-def test_clique_embedding_of_177_variables_on_pegasus_is_quick_and_valid():
+def test_clique_embedding_of_177_variables_on_pegasus_is_valid():
+    # its speed is measured by bench/embedding.py
     p = random_block(177, 0)
-    start = time.perf_counter()
     emb = embed(p, "pegasus")
-    seconds = time.perf_counter() - start
     assert emb.method == "clique" and len(emb.chains) == 177
     lengths = emb.chain_lengths
     assert lengths.max() <= 17 and emb.qubits == lengths.sum()
     g = Topology.parse("pegasus").graph()
     edges = [(a, b) for i, a in enumerate(p.labels) for b in p.labels[i + 1:]]
     chains_valid(emb.chains, edges, g)
-    assert seconds < 30, seconds  # ~0.1 s with busclique's cache, ~1 s when it is built
 
 
 def test_find_embedding_takes_edge_lists_and_keeps_isolated_variables():
