@@ -354,6 +354,7 @@ def layer(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # qiskit-ibm-runtime's import and its retries: about 6 s
 def test_ibm_token_without_network_names_the_endpoint_and_writes_nothing(layer, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
@@ -364,6 +365,7 @@ def test_ibm_token_without_network_names_the_endpoint_and_writes_nothing(layer, 
     assert "sekrit" not in line
 
 
+@pytest.mark.slow  # qiskit-ibm-runtime's import and its retries: about 6 s
 def test_ibm_saved_account_without_network_is_left_as_it_was(layer, tmp_path):
     home = tmp_path / "home"
     (home / ".qiskit").mkdir(parents=True)
