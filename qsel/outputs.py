@@ -44,8 +44,8 @@ import ctypes.util
 import errno
 import json
 import os
-import shutil
 import secrets
+import shutil
 import signal
 import socket
 import stat
@@ -164,9 +164,9 @@ def _probe(folder: Path, path: str | os.PathLike) -> None:
     """Create and remove a file in ``folder``: the only test that sees ACLs, read-only mounts, quotas."""
     probe = folder / f".{Path(path).name or 'qsel'}.{os.getpid()}.probe.tmp"
     try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(probe)  # left by a killed process with our pid
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # an earlier probe of ours that was killed: the folder takes files
     except OSError as exc:
         raise _fail(path, f"{_reason(exc)} (in folder '{folder}')") from None
     os.close(fd)
