@@ -6,8 +6,18 @@ inputs below do not exist, so an error about them would mean the work had starte
 on disk. Output folders (``emit``, ``select``) are replaced as a whole at the end of a run, locked while it
 runs, and cleaned after a signal or, after ``kill -9``, by the next run.
 
-Bad-output cases: ``UNWRITABLE_FILE`` x ``FILE_COMMANDS`` + ``UNWRITABLE_FOLDER`` x ``FOLDER_COMMANDS`` (the
-read-only ones are skipped as root) + one write-time failure per file command + the named tests below.
+Cases counted (85 bad outputs and faults; 11 of them, the read-only folders, are skipped where permission
+bits do not bind, as root):
+  69 bad outputs: 9 file commands x 5 kinds (under a file, missing folder, a folder, a fifo, read-only) = 45,
+     2 folder commands x 4 kinds (under a file, a file, foreign files, read-only parent) = 8, the current
+     folder or one above it (2 x 3), a mount point, 4 writes failing after the check, 1 inside a folder
+     output, apply/baseline refusing before loading (2), '-' where no IR text is written (2);
+  16 faults: a failed emit into a new and into an old folder (2), stale files of an earlier emit or select
+     (2), select failing early, late, into a new folder (3), a kill between the fallback swap's renames (1),
+     SIGTERM, SIGINT and kill -9 mid-write (3), a busy folder for emit and select across processes (2) and
+     in-process (2), a stale lock (1).
+Every one exits 2 with one 'qsel: error:' line (or 143/130 for a signal), no traceback, and leaves no
+temporary, staging or lock file and no partial or stale output.
 """
 
 from __future__ import annotations
