@@ -17,7 +17,7 @@ bits do not bind, as root):
      SIGTERM, SIGINT and kill -9 mid-write (3), a busy folder for emit and select across processes (2) and
      in-process (2), a stale lock (1).
 Every one exits 2 with one 'qsel: error:' line (or 143/130 for a signal), no traceback, and leaves no
-temporary, staging or lock file and no partial or stale output.
+temporary, staging or lock file (after kill -9: once the next run has swept) and no partial or stale output.
 """
 
 from __future__ import annotations
