@@ -99,10 +99,11 @@ class DaskExecutor:
         tasks = list(tasks)
         if not tasks:
             return []
+        limit = worker_memory_limit(self.client)  # now: a worker that dies later cannot be asked
         futures = self.client.map(fn, tasks, pure=False)
         try:
             return gather(self.client, futures, [self.name(t) for t in tasks],
-                          [self.hint(t) if self.hint else "" for t in tasks])
+                          [self.hint(t) if self.hint else "" for t in tasks], limit)
         finally:
             self.client.cancel(futures)
 
@@ -118,7 +119,8 @@ class DaskExecutor:
         return None
 
 
-def gather(client: Any, futures: list[Any], names: list[str], hints: list[str]) -> list[Any]:
+def gather(client: Any, futures: list[Any], names: list[str], hints: list[str],
+           limit: int | None = None) -> list[Any]:
     """Results of ``futures`` in order; the first failure (in completion order) becomes a QselError."""
     from distributed import as_completed
 
@@ -127,7 +129,7 @@ def gather(client: Any, futures: list[Any], names: list[str], hints: list[str]) 
     for future in as_completed(futures, loop=client.loop):
         k = where[future.key]
         if future.status == "error":
-            raise describe_failure(future.exception(), names[k], hints[k], client) from None
+            raise describe_failure(future.exception(), names[k], hints[k], limit) from None
         if future.status == "cancelled":
             raise ir.QselError(f"{names[k]} was cancelled on the cluster (the scheduler or its workers went "
                                f"away); start them again and rerun") from None
@@ -135,28 +137,28 @@ def gather(client: Any, futures: list[Any], names: list[str], hints: list[str]) 
     return [out[k] for k in range(len(futures))]
 
 
-def describe_failure(exc: BaseException, what: str, hint: str, client: Any = None) -> Exception:
+def describe_failure(exc: BaseException, what: str, hint: str, limit: int | None = None) -> Exception:
     """A worker-side failure as the error a user acts on: qsel's own errors pass through unchanged; a task
-    whose workers all died (``KilledWorker``: Dask already retried it on others) or that ran out of memory
-    says which piece of work it was, the workers' memory limit, and what to change."""
+    whose workers all died (``KilledWorker``: Dask already retried it on others; the usual cause is a
+    nanny killing a worker over its memory limit) or that ran out of memory says which piece of work it
+    was, the workers' memory limit (``limit`` bytes), and what to change."""
     if isinstance(exc, ir.QselError):
         return exc
     from distributed.scheduler import KilledWorker
 
-    limit = worker_memory_limit(client) if client is not None else None
-    limit_text = f"; workers are limited to {limit / 2**30:.1f} GiB each" if limit else ""
+    limit_text = f" of {limit / 2**30:.1f} GiB" if limit else ""
+    advice = hint or "give the workers more memory (dask worker --memory-limit)"
     if isinstance(exc, KilledWorker):
-        return ir.QselError(f"{what}: every worker that ran it died (Dask retried it on "
-                            f"{_attempts(exc)} worker(s)){limit_text}; a worker killed for exceeding its memory "
-                            f"limit looks like this: {hint or 'give the workers more memory'}; "
-                            f"if workers were stopped, start them again and rerun")
+        return ir.QselError(f"{what}: the worker running it died, on each of {_attempts()} attempt(s) (Dask "
+                            f"retries such a task on another worker; the usual cause is a worker going over "
+                            f"its memory limit{limit_text}): {advice}; if workers were stopped instead, "
+                            f"start them again and rerun")
     if isinstance(exc, MemoryError):
-        return ir.QselError(f"{what}: a worker ran out of memory{limit_text}; "
-                            f"{hint or 'give the workers more memory'}")
+        return ir.QselError(f"{what}: a worker ran out of memory (limit{limit_text or ' unknown'}): {advice}")
     return ir.QselError(f"{what} failed on a worker: {type(exc).__name__}: {exc}")
 
 
-def _attempts(exc: BaseException) -> str:
+def _attempts() -> str:
     import dask
 
     try:
