@@ -114,6 +114,19 @@ def refit_row(row: Row, network: Network, calib: Dataset, test: Dataset, result:
                row.seconds + time.perf_counter() - t, dict(row.kept)), net
 
 
+def refit_aware_result(network: Network, calib: Dataset, config: SelectConfig, problem: ir.Problem,
+                       result: Result) -> Result:
+    """qsel's selection for a refit network (:mod:`qsel.frontend.refit_select`): starting from ``result``,
+    QUBOs of the error with the refit read-out, solved by the same solver, until the refit error stops
+    falling. Its IR energy is that of the compiled (no-refit) objective."""
+    from qsel.frontend.refit_select import assignment_of, refit_aware
+
+    sel, rounds = refit_aware(network, calib.X, calib.y, result.selection, problem.metadata,
+                              _solver_callback(config), ridge=config.ridge)
+    return Result.from_assignment(problem, assignment_of(problem, sel), f"{result.solver}, refit-aware",
+                                  refit_rounds={r.layer: list(r.errors) for r in rounds})
+
+
 def solve_plan(config: SelectConfig, num_vars: int) -> tuple[Any, str]:
     """(solver, pipeline) that select solves with.
 
@@ -253,7 +266,10 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
     timings["apply"] = time.perf_counter() - t
     if config.refit:
         t = time.perf_counter()
-        row, refit_net = refit_row(rows[0], network, calib, test, result, problem, config.ridge)
+        aware = refit_aware_result(network, calib, config, problem, result)
+        aware.save(outdir / "result_refit.json")
+        base = _row(rows[0].method, keep, network, calib, test, aware, problem, stage["solve"])
+        row, refit_net = refit_row(base, network, calib, test, aware, problem, config.ridge)
         rows.append(row)
         _apply(refit_net, result, outdir, model_path, name="pruned_refit")
         timings["refit"] = time.perf_counter() - t

@@ -136,3 +136,43 @@ def test_apply_refit_needs_the_calibration_section(tmp_path):
     r = CliRunner().invoke(main, ["apply", str(net_path), str(mask), "--refit", "-o", str(tmp_path / "o.npz")])
     assert r.exit_code == 2 and "calibration" in r.output
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_refit_aware_selection_never_raises_the_refit_error(seed):
+    from qsel.baselines import greedy_block, sub_problem
+    from qsel.frontend.refit_select import refit_aware
+
+    def greedy(p):
+        h, S = sub_problem(p, np.arange(p.num_vars))
+        return greedy_block(h, S, int(p.constraints[0].rhs))
+
+    rng = np.random.default_rng(seed)
+    net = init_network([6, 16, 3], seed=seed)
+    X, y = rng.normal(size=(80, 6)), rng.integers(0, 3, 80)
+    p = compile_network(net, X, y, CompileOptions(objective="fit", keep=0.25))
+    first = Selection.from_assignment(p, greedy(p))
+    sel, rounds = refit_aware(net, X, y, first, p.metadata, greedy, ridge=1e-3)
+    errors = rounds[0].errors
+    assert sel.masks["fc1"].kept == 4
+    _, before = refit(net, X, y, first, p.metadata, ridge=1e-3)
+    _, after = refit(net, X, y, sel, p.metadata, ridge=1e-3)
+    assert errors[0] == pytest.approx(before[0].error_after, rel=1e-9)
+    assert after[0].error_after == pytest.approx(min(errors), rel=1e-9)
+    assert after[0].error_after <= before[0].error_after * (1 + 1e-12)
+
+
+def test_select_refit_writes_the_refit_aware_result(tmp_path):
+    net_path = tmp_path / "net.npz"
+    save_model(init_network([64, 16, 10], seed=2), net_path)
+    out = tmp_path / "s"
+    r = CliRunner().invoke(main, ["select", str(net_path), "--data", "digits", "--samples", "200", "--keep", "0.25",
+                                  "--refit", "--baselines", "greedy", "-s", "tabu", "--num-reads", "5",
+                                  "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads((out / "result_refit.json").read_text())
+    errors = d["refit_rounds"]["fc1"]
+    rows = {row["method"]: row for row in json.loads((out / "summary.json").read_text())["rows"]}
+    qsel_refit = next(v for k, v in rows.items() if k.startswith("qsel") and "+ refit" in k)
+    assert qsel_refit["objective"] == pytest.approx(min(errors), rel=1e-9)
+    assert len(d["masks"]["fc1"]["keep"]) == 4
