@@ -7,8 +7,9 @@
   from nothing, K times add the unit that lowers E the most. With the
   symmetric coupling matrix S (S_ij = J_ij for i != j) the gain of adding i to
   the set P is  dE_i = h_i + sum_{j in P} S_ij,  updated in O(n) per step.
-* ``exact``: enumerate every assignment of a block with <= 20 variables
-  (vectorised, 2^n rows in chunks) and keep the best feasible one.
+* ``exact``: enumerate every assignment of a block with at most
+  ``EXACT_MAX_VARS`` variables and keep the best feasible one (the ``exact``
+  solver, :class:`qsel.targets.classical.ExactSolver`).
 * ``lasso``: He, Zhang & Sun 2017 ("Channel Pruning for Accelerating Very
   Deep Neural Networks", ICCV): per-unit coefficients beta from the LASSO
   min_beta beta^T Q beta - 2 r.beta + alpha ||beta||_1 on the same per-unit
@@ -40,8 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsel import ir
+from qsel.targets.classical import EXACT_MAX_VARS
 
-EXACT_MAX_VARS = 20
 METHODS = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
 NEEDS_GRAM_DIAG = ("lasso", "obs")
 OBS_DAMPENING = 0.01  # SparseGPT's default: delta = 1 % of the mean diagonal of H
@@ -102,29 +103,20 @@ def greedy_block(h: np.ndarray, S: np.ndarray, count: int | None) -> np.ndarray:
 
 
 def exact_block(h: np.ndarray, S: np.ndarray, count: int | None, sense: str = "==") -> np.ndarray:
+    """The lowest-energy assignment of the block (h, S) under its cardinality, by the one exact enumerator
+    (:class:`qsel.targets.classical.ExactSolver`; ties: the lowest state index)."""
+    from qsel.targets.classical import ExactSolver
+
     n = h.shape[0]
     if n > EXACT_MAX_VARS:
         raise ir.QselError(f"exact enumeration is limited to {EXACT_MAX_VARS} variables per block, got {n}")
-    U = np.triu(S, 1)
-    best_e, best_x = np.inf, None
-    chunk = 1 << min(n, 16)
-    bits = np.arange(n)
-    for start in range(0, 1 << n, chunk):
-        codes = np.arange(start, min(start + chunk, 1 << n))
-        X = ((codes[:, None] >> bits[None, :]) & 1).astype(np.float64)
-        if count is not None:
-            k = X.sum(1)
-            ok = (k == count) if sense == "==" else (k <= count) if sense == "<=" else (k >= count)
-            X = X[ok]
-            if not len(X):
-                continue
-        e = X @ h + np.einsum("si,si->s", X @ U, X)
-        j = int(np.argmin(e))
-        if e[j] < best_e:
-            best_e, best_x = float(e[j]), X[j].copy()
-    if best_x is None:
+    block = ir.Problem.from_qubo_matrix(np.diag(h) + np.triu(S, 1))
+    if count is not None:
+        block = block.replace(constraints=(ir.Constraint.cardinality("count", np.arange(n), sense, count),))
+    best = ExactSolver().sample(block, num_reads=1)
+    if count is not None and best.info["min_violation"] > 0:
         raise ir.QselError(f"no assignment satisfies the block's cardinality {sense} {count}")
-    return best_x
+    return best.X[0].astype(np.float64)
 
 
 def random_block(n: int, count: int | None, rng: np.random.Generator) -> np.ndarray:

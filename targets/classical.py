@@ -27,17 +27,12 @@ import numpy as np
 from qsel import ir
 
 from .base import VIOLATION_TOL, Samples, Solver, energy_summary
+from .basis import basis_bits, bits_of
 from .convert import require_unconstrained, to_bqm
 
 EXACT_MAX_VARS = 24
 _LOW_BITS = 16
 _CHUNK_STATES = 1 << 20  # states per vectorised chunk (2^L x B)
-
-
-def bits(count: int, width: int, start: int = 0) -> np.ndarray:
-    """Rows start .. start+count-1 written as ``width`` bits, bit i in column i (x_i = (s >> i) & 1)."""
-    s = np.arange(start, start + count, dtype=np.int64)
-    return ((s[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.float64)
 
 
 def _quadratic(X: np.ndarray, U: np.ndarray) -> np.ndarray:
@@ -67,8 +62,8 @@ class ExactSolver(Solver):
         L = min(n, _LOW_BITS)
         H = n - L
         lo, hi = slice(0, L), slice(L, n)
-        Xlo = bits(1 << L, L)
-        Yhi = bits(1 << H, H)
+        Xlo = basis_bits(L)
+        Yhi = basis_bits(H)
         e_lo = Xlo @ h[lo] + _quadratic(Xlo, U[lo, lo])
         e_hi = float(problem.offset) + Yhi @ h[hi] + _quadratic(Yhi, U[hi, hi])
         G = U[lo, hi] @ Yhi.T  # (L, 2^H)
@@ -119,7 +114,7 @@ class ExactSolver(Solver):
                 cand_idx, cand_e = cand_idx[keep], cand_e[keep]
         order = np.lexsort((cand_idx, cand_e))
         chosen = cand_idx[order]
-        X = ((chosen[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(np.int8)
+        X = bits_of(chosen, n, np.int8)
         exact_e = problem.energies(X) if n else np.full(X.shape[0], float(problem.offset))
         landscape = energies if feasible is None or not feasible.any() else energies[feasible]
         info: dict[str, Any] = {

@@ -246,7 +246,7 @@ class OpenQAOASolver(Solver):
     def _optimum(problem: ir.Problem, pl, probs: dict[str, float] | None) -> dict[str, Any]:
         """optimum_energy (lowest feasible energy over the 2^n basis states), and from the final state's
         probabilities (statevector devices): optimum_probability, feasible_probability."""
-        from .qaoa import basis_bits
+        from .basis import basis_bits
 
         n = pl.num_qubits
         Xall = basis_bits(n)[:, pl.columns]
