@@ -430,14 +430,19 @@ def compile_discrete(network: Network, data: list[LayerData], schedule: str, met
     }
     meta["layers"] = infos
     if warm_start is not None:
-        from .discrete_baselines import levels
-
-        ones: list[str] = []
-        for d in data:
-            x = encode(d, levels(d, warm_start))
-            ones.extend(labels_of(d.name, *d.shape, d.grid)[x == 1].tolist())
-        meta["initial_state"] = {"method": warm_start, "ones": ones}
+        meta["initial_state"] = initial_state(data, warm_start)
     return ir.Problem.concat(parts, metadata=meta)
+
+
+def initial_state(data: list[LayerData], method: str) -> dict:
+    """``{"method", "ones"}``: the labels a baseline's code sets to 1 (the IR's recorded initial state)."""
+    from .discrete_baselines import levels
+
+    ones: list[str] = []
+    for d in data:
+        x = encode(d, levels(d, method))
+        ones.extend(labels_of(d.name, *d.shape, d.grid)[x == 1].tolist())
+    return {"method": method, "ones": ones}
 
 
 def measure(network: Network, X: np.ndarray, y: np.ndarray | None, weights: dict[str, np.ndarray],

@@ -28,6 +28,28 @@ def baseline_assignment(problem: ir.Problem, data: list[discrete.LayerData], met
     return np.array([values[lab] for lab in problem.labels], dtype=np.float64)
 
 
+def solver_levels(spec: str, *, num_reads: int = 10, seed: int | None = 0, warm_start: str | None = "gptq"):
+    """A function LayerData -> level indices (k x n) that compiles the layer's problem (with ``warm_start``'s
+    code as its initial state), solves it with the solver ``spec`` and decodes the answer: the in-loop solver
+    of ``--schedule sequential`` when qsel's own solvers, not a baseline, choose each layer."""
+    from qsel.solving import solve_to_result
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_solver
+
+    solver = from_spec(spec, "solver", get_solver)
+
+    def choose(data: discrete.LayerData) -> np.ndarray:
+        problem, info = discrete.layer_problem(data)
+        meta = {"layers": {data.name: info}, "objective": {"kind": data.kind}}
+        if warm_start is not None:
+            meta["initial_state"] = discrete.initial_state([data], warm_start)
+        run = solve_to_result(problem.with_metadata(**meta), solver, num_reads=num_reads, seed=seed)
+        W = discrete.decode(info, data.name, run.result.assignment, spec)
+        return data.grid.nearest(W, data.scales)
+
+    return choose
+
+
 def check_result(network: Network, compile_meta: dict, where: str) -> None:
     """The result's layers exist in ``network`` with the compiled weight shapes."""
     for name, info in compile_meta.get("layers", {}).items():
