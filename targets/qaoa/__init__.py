@@ -21,9 +21,8 @@ The circuits use H_C / cost_scale with cost_scale = sqrt(sum a^2 + sum b^2),
 the standard deviation of H_C over uniformly random basis states, so that one
 range of angles suits any block; the manifest records the scale.
 
-**QAOA circuit** of depth p: an initial state, then p times
-exp(-i gamma_l H_C / cost_scale) (RZ(2 gamma a_i / s) and RZZ(2 gamma b_ij / s))
-followed by a mixer exp(-i beta_l H_M):
+**QAOA circuit** of depth p (qiskit's ``qaoa_ansatz``): an initial state, then p times
+exp(-i gamma_l H_C / cost_scale) followed by a mixer exp(-i beta_l H_M):
 
 * ``x`` mixer: H_M = sum_i X_i (RX(2 beta)), from |+>^n. Constraints are first
   lowered to penalties (the ``lower-constraints`` pass). The solver accepts the

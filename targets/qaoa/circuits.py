@@ -6,14 +6,15 @@ sum x == K over all its variables, and the X mixer otherwise (constraints lowere
 by label). The circuits use H_C / cost_scale with cost_scale = sqrt(sum a^2 + sum b^2), the standard
 deviation of H_C over uniformly random basis states, so that one range of angles suits any block.
 
-**Circuit** of depth p: an initial state, then p times exp(-i gamma_l H_C / cost_scale) (RZ(2 gamma a_i / s)
-and RZZ(2 gamma b_ij / s)) followed by a mixer exp(-i beta_l H_M):
+**Circuit** of depth p, built by qiskit's ``qaoa_ansatz``: an initial state, then p times
+exp(-i gamma_l H_C / cost_scale) followed by a mixer exp(-i beta_l H_M):
 
-* ``x``: H_M = sum_i X_i (RX(2 beta)) from |+>^n;
-* ``xy``: H_M = sum_{(i,j)} (X_i X_j + Y_i Y_j) / 2 over a ring (or all pairs), one XXPlusYYGate(2 beta)
-  per pair: it preserves Hamming weight, and the circuit starts from the Dicke state |D^n_K> (the uniform
-  superposition of the weight-K states, Bärtschi & Eidenbenz 2019), so it never leaves the feasible
-  subspace and needs no penalty.
+* ``x``: H_M = sum_i X_i (RX(2 beta)) from |+>^n (qiskit's defaults);
+* ``xy``: H_M = sum_{(i,j)} (X_i X_j + Y_i Y_j) / 2 over a ring (or all pairs), exactly one
+  XXPlusYYGate(2 beta) per pair: it preserves Hamming weight, and the circuit starts from the Dicke
+  state |D^n_K> (the uniform superposition of the weight-K states, Bärtschi & Eidenbenz 2019; qiskit
+  has no Dicke-state preparation, so :func:`dicke_state` builds it), so it never leaves the feasible
+  subspace and needs no penalty. Both are passed to ``qaoa_ansatz`` as its initial state and mixer.
 """
 
 from __future__ import annotations
@@ -119,35 +120,39 @@ def plan(problem: ir.Problem, mixer: str = "auto", *, max_qubits: int | None = N
 
 
 def qaoa_circuit(pl: Plan, p: int, *, measure: bool = True, connectivity: str = "ring"):
-    """(circuit, gammas, betas): the depth-p QAOA circuit with parameters ``gamma_l`` and ``beta_l``."""
-    from qiskit import QuantumCircuit
+    """(circuit, gammas, betas): the depth-p QAOA circuit with parameters ``gamma_l`` and ``beta_l``.
+
+    Built by qiskit's ``qaoa_ansatz`` (the generalised QAOA of Hadfield et al. 2019): cost operator
+    H_C / cost_scale, and for the XY mixer the Dicke state as ``initial_state`` and
+    H_M = sum_{(i,j)} (X_i X_j + Y_i Y_j) / 2 as ``mixer_operator``. Its pairs are evolved in the order of
+    :func:`xy_pairs` (one Lie-Trotter step; XX and YY on one pair commute, so each pair is exactly
+    exp(-i beta (XX + YY) / 2), qiskit's XXPlusYYGate(2 beta)). qiskit names the angles ``γ[l]`` and
+    ``β[l]``; they are renamed ``gamma_l`` and ``beta_l``, the names the target's files and the run hint
+    use."""
     from qiskit.circuit import Parameter
-    from qiskit.circuit.library import XXPlusYYGate
+    from qiskit.circuit.library import qaoa_ansatz
+    from qiskit.quantum_info import SparsePauliOp
 
     if p < 1:
         raise ir.QselError(f"QAOA depth p must be >= 1, got {p}")
     n = pl.num_qubits
+    s = pl.cost_scale
+    terms = [("Z", [i], v / s) for i, v in enumerate(pl.a.tolist()) if v != 0.0]
+    terms += [("ZZ", [i, j], v / s) for i, j, v in zip(pl.rows.tolist(), pl.cols.tolist(), pl.b.tolist()) if v != 0.0]
+    cost = SparsePauliOp.from_sparse_list(terms or [("", [], 0.0)], num_qubits=n)
+    initial = mixer = None
+    if pl.mixer == "xy":
+        initial = dicke_state(n, pl.k or 0)
+        pairs = xy_pairs(n, connectivity)
+        mixer = SparsePauliOp.from_sparse_list(
+            [(pauli, [i, j], 0.5) for i, j in pairs for pauli in ("XX", "YY")] or [("", [], 0.0)], num_qubits=n)
+    qc = qaoa_ansatz(cost, reps=p, initial_state=initial, mixer_operator=mixer, name=f"qaoa_p{p}_{pl.mixer}")
     gammas = [Parameter(f"gamma_{l}") for l in range(p)]
     betas = [Parameter(f"beta_{l}") for l in range(p)]
-    qc = QuantumCircuit(n, name=f"qaoa_p{p}_{pl.mixer}")
-    if pl.mixer == "xy":
-        qc.compose(dicke_state(n, pl.k or 0), inplace=True)
-    else:
-        qc.h(range(n))
-    s = pl.cost_scale
-    pairs = xy_pairs(n, connectivity) if pl.mixer == "xy" else []
-    for l in range(p):
-        for i, v in enumerate(pl.a.tolist()):
-            if v != 0.0:
-                qc.rz(2.0 * v / s * gammas[l], i)
-        for i, j, v in zip(pl.rows.tolist(), pl.cols.tolist(), pl.b.tolist()):
-            if v != 0.0:
-                qc.rzz(2.0 * v / s * gammas[l], i, j)
-        if pl.mixer == "xy":
-            for i, j in pairs:
-                qc.append(XXPlusYYGate(2.0 * betas[l]), [i, j])
-        else:
-            qc.rx(2.0 * betas[l], range(n))
+    theirs = {q.name: q for q in qc.parameters}
+    rename = {**{theirs[f"γ[{l}]"]: gammas[l] for l in range(p) if f"γ[{l}]" in theirs},
+              **{theirs[f"β[{l}]"]: betas[l] for l in range(p) if f"β[{l}]" in theirs}}
+    qc = qc.assign_parameters(rename)
     if measure:
         qc.measure_all()
     return qc, gammas, betas
