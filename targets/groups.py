@@ -107,3 +107,33 @@ def _search_group(task) -> tuple[np.ndarray, dict]:
 
     sub, solver, size, opts, seed, parts, x0 = task
     return Search(sub, solver, size, opts, seed, partitions=parts).run(x0)
+
+
+def block_diagonal(problem: ir.Problem, blocks: list | None = None) -> ir.Problem:
+    """``problem`` without the couplings between its blocks (:func:`qsel.targets.base.blocks_of`): each dense
+    block cut into one dense block per solve block (order kept, so each stays upper triangular), sparse
+    couplings kept inside blocks; linear terms, constraints and metadata unchanged.
+
+    A block solved on its own drops exactly these cross terms (every other block clamped to 0), so its
+    problem is the same when cut from here; cutting it copies |b|^2 numbers instead of clamping the
+    n - |b| other variables of a whole dense layer (on an 11,008-unit layer: 5 s instead of 236 s for 63
+    blocks). With one block the problem is returned as it is."""
+    from .base import blocks_of
+
+    blocks = blocks_of(problem, constraints="ignore") if blocks is None else blocks
+    if len(blocks) <= 1:
+        return problem
+    owner = np.full(problem.num_vars, -1, dtype=np.int64)
+    for k, b in enumerate(blocks):
+        owner[b.indices] = k
+    dense = []
+    for d in problem.dense:
+        own = owner[d.index]
+        for k in np.unique(own):
+            pos = np.flatnonzero(own == k)
+            if pos.size > 1:
+                dense.append(ir.DenseBlock(d.index[pos], np.ascontiguousarray(d.matrix[np.ix_(pos, pos)])))
+    sp = problem.sparse
+    inside = owner[sp.rows] == owner[sp.cols]
+    return problem.replace(dense=tuple(dense),
+                           sparse=ir.Couplings(sp.rows[inside], sp.cols[inside], sp.vals[inside]))

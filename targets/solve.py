@@ -109,11 +109,17 @@ def compose_rows(problem: ir.Problem, blocks: list[Block], samples: list[Samples
     return X, np.ones(rows, np.int64)
 
 
-def _sample_block(task: tuple[Solver, ir.Problem, int, int | None]) -> tuple[Samples, float]:
-    """Executor task: one block's samples and the seconds they took."""
-    solver, sub, reads, seed = task
+def _sample_block(task: tuple[Solver, ir.Problem, Block, float, int, int | None]) -> tuple[Samples, int, float]:
+    """Executor task: one block's problem cut from ``source`` (where the task runs: with a cluster the
+    extraction is parallel too), its samples, the position of the best one, and the seconds it all took."""
+    from .composites import adapt
+
+    solver, source, blk, offset, reads, seed = task
     t0 = time.perf_counter()
-    return solver.sample(sub, num_reads=reads, seed=seed), time.perf_counter() - t0
+    sub = block_problem(source, blk, offset=offset)
+    s = adapt(solver, sub).sample(sub, num_reads=reads, seed=seed)
+    best = int(s.order(sub)[0]) if len(s.energies) else -1
+    return s, best, time.perf_counter() - t0
 
 
 def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", num_reads: int = 100,
@@ -127,7 +133,7 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
     from .composites import adapt
     from .decompose import DecomposeComposite
     from .executor import executor_for
-    from .groups import iterate
+    from .groups import block_diagonal, iterate
     from .manifest import block_constants
 
     if mode not in ("independent", "iterate"):
@@ -145,20 +151,19 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
                      f"{', '.join(spanning)} (use --mode iterate)")
     start_all = time.perf_counter()
     consts = block_constants(problem, [b.indices for b in blocks]).values if len(blocks) > 1 else [problem.offset]
-    tasks = []
-    for b, blk in enumerate(blocks):
-        sub = block_problem(problem, blk, offset=float(consts[b]))
-        tasks.append((adapt(solver, sub), sub, num_reads, _block_seed(seed, 0, b, len(blocks))))
     with executor_for(workers if len(blocks) > 1 else 1,
-                      name=lambda t: f"a block solve ({t[1].num_vars} variables)") as pool:
+                      name=lambda t: f"the solve of block {t[2].name!r} ({t[2].size} variables)") as pool:
+        # blocks are cut from the block-diagonal part (the same terms: cross terms are dropped anyway), sent once
+        source = pool.share(block_diagonal(problem, blocks))
+        tasks = [(solver, source, blk, float(consts[b]), num_reads, _block_seed(seed, 0, b, len(blocks)))
+                 for b, blk in enumerate(blocks)]
         answers = pool.map(_sample_block, tasks)
     x = np.zeros(n, dtype=np.int8)
     block_info: list[dict[str, Any]] = []
     last: list[Samples] = []
-    for blk, (_, sub, _, _), (s, dt) in zip(blocks, tasks, answers):
+    for blk, (s, best, dt) in zip(blocks, answers):
         if not len(s.energies):
             raise ir.QselError(f"solver '{solver.name}' returned no sample for block {blk.name!r}")
-        best = s.order(sub)[0]
         x[blk.indices] = s.X[best]
         last.append(s)
         block_info.append({"name": blk.name, "size": blk.size, "energy": float(s.energies[best]),

@@ -103,12 +103,8 @@ def run_layer(task: tuple[LayerTask, SolvePlan, Network, Any]) -> LayerOutcome:
     solved, pass_times, _ = prepare(problem, solver, plan.pipeline)
     times["passes"] = time.perf_counter() - t
     t = time.perf_counter()
-    # independent blocks never see cross terms: solve the block-diagonal part (cheap per-block extraction);
-    # the energy below is the whole layer's
-    blockwise = block_diagonal(solved) if plan.mode == "independent" else solved
-    sol = solve(blockwise, solver, mode=plan.mode, num_reads=plan.num_reads, seed=plan.seed,
+    sol = solve(solved, solver, mode=plan.mode, num_reads=plan.num_reads, seed=plan.seed,
                 max_iterations=plan.max_iterations)
-    del blockwise
     x = restore(problem, solved, sol.x[None, :].astype(np.float64))[0]
     times["solve"] = time.perf_counter() - t
     sizes = [p.size for p in solved.partitions] or [solved.num_vars]
@@ -125,34 +121,6 @@ def run_layer(task: tuple[LayerTask, SolvePlan, Network, Any]) -> LayerOutcome:
     return LayerOutcome(lower.name, problem.num_vars, x.astype(np.int8), float(problem.energy(x)),
                         bool(problem.feasible(x[None, :])[0]), len(sizes), max(sizes), layer.info,
                         sol.report(), out, times, _peak_rss())
-
-
-def block_diagonal(problem: ir.Problem) -> ir.Problem:
-    """``problem`` without the couplings between its partition blocks (each dense block cut into one dense
-    block per partition block, order kept so each stays upper triangular; sparse couplings inside blocks).
-
-    Solving blocks independently drops exactly these cross terms (every other block clamped to 0), so the
-    block answers are the same; extracting a block from this problem copies |b|^2 numbers instead of
-    clamping the n - |b| others of a whole dense layer."""
-    from qsel.targets.base import blocks_of
-
-    blocks = blocks_of(problem, constraints="ignore")
-    if len(blocks) <= 1:
-        return problem
-    owner = np.full(problem.num_vars, -1, dtype=np.int64)
-    for k, b in enumerate(blocks):
-        owner[b.indices] = k
-    dense = []
-    for d in problem.dense:
-        own = owner[d.index]
-        for k in np.unique(own):
-            pos = np.flatnonzero(own == k)
-            if pos.size > 1:
-                dense.append(ir.DenseBlock(d.index[pos], np.ascontiguousarray(d.matrix[np.ix_(pos, pos)])))
-    sp = problem.sparse
-    inside = owner[sp.rows] == owner[sp.cols]
-    return problem.replace(dense=tuple(dense), sparse=ir.Couplings(sp.rows[inside], sp.cols[inside],
-                                                                  sp.vals[inside]))
 
 
 def _peak_rss() -> int:
