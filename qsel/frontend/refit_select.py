@@ -20,8 +20,11 @@ never raises F when the solver does not raise E_{W'} (F(S_new) <= E_{W'}(S_new) 
 best S seen is kept, and the loop stops when S repeats or after ``rounds`` solves. Each solve is an exact
 QUBO of the same form as the compiled layer (same labels, the same cardinality), run by the same solver.
 
-It applies to neuron selections whose next layer is dense (not flattening a conv output); other layers keep
-the selection as solved. Layers are taken in network order on the network masked and refit so far, as
+Units are neurons or channels: unit j's share of the next layer's pre-activation is D_j V_j^T with D_j
+its design (a column; its H*W columns for a dense layer after a flatten; its im2col patch columns for a
+conv2d next layer), so "unit j's own least-squares weights" are V_j = R^T D_j (D_j^T D_j)^+ and the QUBO is
+the compiled layer's (neuron or channel terms) with those weights. Edge selections keep the selection as
+solved. Layers are taken in network order on the network masked and refit so far, as
 :func:`.refit.refit` does, with ridge lambda as there (with lambda > 0 the bound holds for the ridge-
 penalised error).
 """
@@ -37,7 +40,7 @@ from qsel import ir
 
 from . import lowering
 from .masks import LayerMask, Selection
-from .network import Layer, Network, Trace
+from .network import Layer, Network, Trace, unfold
 from .refit import _objective_target, _ridge
 
 
@@ -47,11 +50,50 @@ class RefitRound:
     errors: tuple[float, ...]  # the refit error of each selection tried, the first being the solver's own
 
 
-def _layer_qubo(name: str, A: np.ndarray, W: np.ndarray, T: np.ndarray, count: int) -> ir.Problem:
+def _designs(layer: Layer, inputs: np.ndarray) -> tuple[np.ndarray, int]:
+    """(D, d): D[j] is unit j's design (N x d), so that its share of ``layer``'s pre-activation is D[j] V_j^T
+    with V_j its (outputs x d) weights: a column (dense), its H*W flattened columns (dense after a conv),
+    its im2col patch columns (conv2d, N = samples * positions)."""
+    m = inputs.shape[0]
+    if layer.kind == "conv2d":
+        O, C, kh, kw = layer.weight.shape
+        cols, _ = unfold(inputs, kh, kw, layer.stride, layer.padding)
+        return cols.reshape(-1, C, kh * kw).transpose(1, 0, 2), kh * kw
+    if inputs.ndim == 4:  # dense reading a flattened conv output, channel-major
+        C = inputs.shape[1]
+        return inputs.reshape(m, C, -1).transpose(1, 0, 2), int(np.prod(inputs.shape[2:]))
+    return inputs.T[:, :, None], 1
+
+
+def _as_weight(layer: Layer, V: np.ndarray) -> np.ndarray:
+    """Unit weights V (units, outputs, d) back into ``layer``'s weight shape."""
+    if layer.kind == "conv2d":
+        return V.transpose(1, 0, 2).reshape(layer.weight.shape)
+    return V.transpose(1, 0, 2).reshape(V.shape[1], -1)
+
+
+def _targets_2d(layer: Layer, T: np.ndarray) -> np.ndarray:
+    """T as (N, outputs): conv targets (m, O, oh, ow) become one row per sample and position."""
+    if T.ndim == 4:
+        return T.transpose(0, 2, 3, 1).reshape(-1, T.shape[1])
+    return T
+
+
+def _layer_qubo(name: str, granularity: str, A: np.ndarray, layer: Layer, T: np.ndarray,
+                count: int) -> ir.Problem:
+    """The compiled layer's QUBO (same labels, cardinality) with ``layer`` as the next layer and target T
+    (bias removed): neuron terms for a dense next layer, channel contributions otherwise."""
     n = A.shape[1]
-    h, upper, offset = lowering.neuron_terms(A, W, T).ir_arrays()
-    variables = ir.Variables.build([f"{name}.n{i}" for i in range(n)], layer=name, unit=np.arange(n),
-                                   granularity=ir.Granularity.NEURON)
+    m = A.shape[0]
+    if A.ndim == 2:
+        terms = lowering.neuron_terms(A, layer.weight, T)
+        gran, tag = ir.Granularity.NEURON, "n"
+    else:
+        terms = lowering.channel_terms(lowering.conv_channel_contributions(A, layer), T.reshape(m, -1))
+        gran, tag = ir.Granularity.CHANNEL, "c"
+    h, upper, offset = terms.ir_arrays()
+    variables = ir.Variables.build([f"{name}.{tag}{i}" for i in range(n)], layer=name, unit=np.arange(n),
+                                   granularity=gran)
     return ir.Problem(variables, h, offset, (ir.DenseBlock(np.arange(n, dtype=np.int64), upper),),
                       constraints=(ir.Constraint.cardinality(f"keep.{name}", np.arange(n), "==", count),))
 
@@ -77,38 +119,42 @@ def refit_aware(network: Network, X: np.ndarray, y: np.ndarray | None, selection
         seen = Trace()
         current.forward(X, unit_masks={k: v for k, v in unit.items() if k != name}, weight_masks=weight, trace=seen)
         T = _objective_target(network, name, info, dense, y, m)
-        eligible = mask.granularity == "neuron" and nxt.kind == "dense" and not nxt.flatten_input
-        if eligible:
+        if mask.granularity != "edge":
             A = seen.post[name]
+            D, d = _designs(nxt, A)
+            T2 = _targets_2d(nxt, T)
+            N = D.shape[1]
             x = (mask.mask != 0).astype(np.float64)
             count = int(x.sum())
-            norms = np.einsum("si,si->i", A, A)
-            norms[norms == 0] = 1.0
             best_x, best_err, errors, tried = x, np.inf, [], set()
             for _ in range(rounds + 1):
                 key = tuple(np.flatnonzero(x))
                 if key in tried:
                     break
                 tried.add(key)
-                S = x != 0
-                Wk, bk, _ = _ridge(A[:, S], T, ridge)
-                R = T - A[:, S] @ Wk.T - bk
+                S = np.flatnonzero(x)
+                Wk, bk, _ = _ridge(D[S].transpose(1, 0, 2).reshape(N, -1), T2, ridge)
+                R = T2 - D[S].transpose(1, 0, 2).reshape(N, -1) @ Wk.T - bk
                 err = float(np.einsum("ij,ij->", R, R)) / m
                 errors.append(err)
                 if err < best_err:
                     best_x, best_err = x, err
                 if len(errors) > rounds:
                     break
-                Wp = (R.T @ A) / norms  # a dropped unit's own least-squares read-out of the residual
-                Wp[:, S] = Wk
-                x = np.asarray(solve(_layer_qubo(name, A, Wp, T - bk, count)), dtype=np.float64)
-            masks[name] = LayerMask(name, "neuron", best_x.copy())
+                # each unit's own least-squares weights for the residual (V_j = R^T D_j (D_j^T D_j)^+), then the
+                # kept units' refit weights in their place
+                G = np.einsum("jnd,jne->jde", D, D)
+                V = np.einsum("no,jnd->jod", R, D) @ np.linalg.pinv(G, hermitian=True)
+                V[S] = Wk.reshape(Wk.shape[0], S.size, d).transpose(1, 0, 2)
+                probe = Layer(nxt.name, nxt.kind, _as_weight(nxt, V), bk, nxt.activation, nxt.stride, nxt.padding,
+                              nxt.flatten_input)
+                Tb = T - (bk if T.ndim == 2 else bk[None, :, None, None])
+                x = np.asarray(solve(_layer_qubo(name, mask.granularity, A, probe, Tb, count)), dtype=np.float64)
+            masks[name] = LayerMask(name, mask.granularity, best_x.copy())
             report.append(RefitRound(name, tuple(errors)))
-        # the next layer refit on the (final) selection, so later layers see the network that will be deployed
-        keep = masks[name].mask != 0
-        if masks[name].granularity != "edge":
             from .refit import _refit_units
 
+            keep = best_x != 0
             W, b, _ = _refit_units(nxt, seen.inputs[nxt.name] * _unit_scale(keep, seen.inputs[nxt.name], nxt),
                                    T, keep, ridge)
             i = current.index(nxt.name)
