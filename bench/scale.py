@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 DASK = str(Path(sys.executable).with_name("dask"))
+WORKERS = [2]  # how many dask workers the bench starts (--workers)
 
 
 def peak_rss() -> int:
@@ -126,6 +127,7 @@ def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, re
     one = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
     serial = time.perf_counter() - t
     with connect(address) as client:
+        client.wait_for_workers(WORKERS[0], timeout=120)
         with executor_for(1) as pool:
             pool.map(_warm, list(range(8)))
         t = time.perf_counter()
@@ -182,12 +184,13 @@ def streamed(folder: Path, units: int, chunk: int) -> dict:
 
 # ------------------------------------------------------------------------------------------------ big
 
-def big(address: str, folder: Path, layers: int, units: int, width: int, samples: int, chunk: int) -> dict:
+def big(address: str, folder: Path, layers: int, units: int, width: int, samples: int, chunk: int,
+        sweeps: int) -> dict:
     from qsel.cluster import connect
     from qsel.frontend.compile import CompileOptions
     from qsel.frontend.data import stream_dataset
     from qsel.frontend.init import init_network
-    from qsel.scaleout.layers import SolvePlan, solve_layers
+    from qsel.scaleout.layers import LayersRun, SolvePlan, solve_layers
 
     sizes = [width]
     for _ in range(layers):
@@ -196,15 +199,26 @@ def big(address: str, folder: Path, layers: int, units: int, width: int, samples
     wide = tuple(f"fc{2 * k + 1}" for k in range(layers))
     np.save(folder / "big.npy", np.random.default_rng(0).normal(size=(samples, width)).astype(np.float32))
     ds = stream_dataset(str(folder / "big.npy"), chunk)
-    plan = SolvePlan(solver="sa{num-sweeps=200}", pipeline="partition{max-vars=177}", mode="independent",
-                     num_reads=2, seed=0, baselines=("random",))
+    # iterate: blocks solved independently drop the cross terms, which on a dense reconstruct layer leaves
+    # them worse than a random selection; one sweep of clamped re-solves repairs that
+    plan = SolvePlan(solver="sa{num-sweeps=200}", pipeline="partition{max-vars=177}", mode="iterate",
+                     num_reads=2, seed=0, max_iterations=sweeps, baselines=("random",))
     t = time.perf_counter()
+    outcomes = []
     with connect(address) as client:
+        client.wait_for_workers(WORKERS[0], timeout=120)
         limit = min(int(w["memory_limit"]) for w in client.scheduler_info(n_workers=-1)["workers"].values())
-        run = solve_layers(net, ds, CompileOptions(objective="reconstruct", keep=0.5, layers=wide), plan,
-                           chunk=chunk, progress=None)
+        step = 2 * WORKERS[0]  # rounds of a few layers per worker, so that progress shows
+        for k in range(0, len(wide), step):
+            part = solve_layers(net, ds, CompileOptions(objective="reconstruct", keep=0.5, layers=wide[k:k + step]),
+                                plan, chunk=chunk)
+            outcomes += part.layers
+            print(f"  [{time.perf_counter() - t:6.0f} s] layers {', '.join(o.name for o in part.layers)}: energy "
+                  + ", ".join(f"{o.energy:.4g}" for o in part.layers)
+                  + f"; worker peak so far {gib(max(o.peak_rss for o in part.layers))}", flush=True)
         peaks = worker_peaks(client)
     seconds = time.perf_counter() - t
+    run = LayersRun(outcomes, "reconstruct", chunk)
     return {"layers": layers, "units": units, "samples": samples, "chunk": chunk,
             "couplings_gib": layers * units * units * 8 / 2**30, "worker_limit": limit,
             "seconds": seconds, "energy": run.energy, "random_energy": sum(o.baselines["random"][1] for o in run.layers),
@@ -243,8 +257,10 @@ def main() -> None:
     ap.add_argument("--big-samples", type=int, default=1024)
     ap.add_argument("--big-chunk", type=int, default=256)
     ap.add_argument("--big-memory", default="5GiB", help="dask worker --memory-limit for the big run")
+    ap.add_argument("--big-sweeps", type=int, default=1, help="iterate sweeps over each layer's blocks")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args()
+    WORKERS[0] = args.workers
     figures: dict = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
@@ -271,7 +287,7 @@ def main() -> None:
         if args.big:
             with dask_cluster(args.workers, args.big_memory, folder) as address:
                 b = big(address, folder, args.big_layers, args.big_units, args.big_width, args.big_samples,
-                        args.big_chunk)
+                        args.big_chunk, args.big_sweeps)
             figures["big"] = b
             print(f"{b['layers']} layers x {b['units']} units ({b['couplings_gib']:.1f} GiB of dense couplings), "
                   f"{b['samples']} calibration samples in chunks of {b['chunk']}, {args.workers} workers limited "
