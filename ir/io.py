@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -48,14 +49,93 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+TMP_TAG = "qsel-tmp"  # atomic_write's temporaries: .NAME.qsel-tmp-PID-XXXXXXXX.tmp, PID the writer's
+_TMP_NAME = re.compile(r"\.(?P<name>.+)\.qsel-tmp-(?P<pid>[1-9][0-9]{0,9})-[a-z0-9_]{1,32}\.tmp")
+_WRITING: set[str] = set()  # names of this process's temporaries being written now
+# folder (dev, inode) -> (its mtime when listed or last written by us, leftovers by output name)
+_LISTED: dict[tuple[int, int], tuple[int, dict[str, list[str]]]] = {}
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (``kill(pid, 0)``; EPERM is another user's live process)."""
+    if os.name != "posix":  # on Windows os.kill terminates the process: never sweep there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def sweep_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove the temporaries that killed writers of ``path`` left beside it; return what was removed.
+
+    ``kill -9`` during :func:`atomic_write` leaves ``.NAME.qsel-tmp-PID-XXXXXXXX.tmp``. A file is removed
+    only if its name has exactly that form for this NAME, it is a regular file, and PID is dead (or is
+    this process, which is not writing that file: an earlier run killed with the same pid, as in a
+    container where every run is pid 1). Files of a live pid and any other name are never touched.
+    PID is only meaningful on this host: two hosts (or pid namespaces) writing one output at the same
+    moment on a shared file system could see each other's temporary as dead; the writer whose file was
+    swept then fails with a one-line "cannot write", nothing is corrupted.
+
+    A folder is listed again only when its mtime differs from the one recorded at the last listing or
+    the last write of this process (a folder of n files written one by one would otherwise cost n
+    listings of n entries); a leftover made in between by a run that died meanwhile waits for a later run.
+    """
+    dest = Path(path)
+    folder = dest.parent if str(dest.parent) else Path(".")
+    removed: list[str] = []
+    try:
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+        if key not in _LISTED or _LISTED[key][0] != st.st_mtime_ns:
+            if len(_LISTED) > 4096:  # a long-lived process writing into many folders
+                _LISTED.clear()
+            found: dict[str, list[str]] = {}
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    m = _TMP_NAME.fullmatch(e.name)
+                    if m and e.is_file(follow_symlinks=False):
+                        found.setdefault(m["name"], []).append(e.path)
+            _LISTED[key] = (st.st_mtime_ns, found)
+        leftovers = _LISTED[key][1].pop(dest.name, [])
+    except OSError:
+        return removed
+    for tmp in leftovers:
+        pid = int(_TMP_NAME.fullmatch(os.path.basename(tmp))["pid"])
+        if (pid == os.getpid() and os.path.basename(tmp) in _WRITING) or (pid != os.getpid() and _pid_alive(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+            removed.append(tmp)
+    return removed
+
+
+def _written(folder: Path) -> None:
+    """Record the folder's mtime after our own write, so the next write into it does not list it again."""
+    with contextlib.suppress(OSError):
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+        if key in _LISTED:
+            _LISTED[key] = (st.st_mtime_ns, _LISTED[key][1])
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary sibling of ``path``; on success rename it over ``path``, on error delete it."""
+    """Open a temporary sibling of ``path``; on success rename it over ``path``, on error delete it.
+
+    The temporary is ``.NAME.qsel-tmp-PID-XXXXXXXX.tmp`` with this process's pid, so what a ``kill -9``
+    leaves is recognised and removed the next time ``path`` is written (:func:`sweep_temporaries`).
+    """
     dest = Path(path)
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.is_dir():
         raise QselError(f"{path}: cannot write: folder {str(folder)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    sweep_temporaries(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.{TMP_TAG}-{os.getpid()}-", suffix=".tmp", dir=folder)
+    _WRITING.add(os.path.basename(tmp))
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {})) as fh:
             yield fh
@@ -63,10 +143,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             os.fsync(fh.fileno())
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, dest)
+        _written(folder)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        _WRITING.discard(os.path.basename(tmp))
 
 
 def save(problem: Problem, path: str | os.PathLike, *, progress: Progress | None = None) -> None:
