@@ -8,6 +8,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.outputs import check_file
 
 
 @main.command(name="import")
@@ -27,6 +28,7 @@ def import_command(input_path: str, output: str, dense_threshold: float) -> None
 
     if output != "-":
         ir.format_of(output)  # a bad output suffix fails before the input is read
+    check_file(output, stdout_ok=True)  # files.save writes it inside outputs.writing
     if not (0.0 <= dense_threshold and math.isfinite(dense_threshold)):
         raise ir.QselError(f"--dense-threshold: expected a number >= 0, got {dense_threshold}")
     files.save(import_problem(input_path, dense_threshold=dense_threshold), output)
@@ -72,6 +74,7 @@ def add_terms_command(input_path: str, terms_path: str, output: str, params: tup
     values = parse_params(params)
     if output != "-":
         ir.format_of(output)
+    check_file(output, stdout_ok=True)  # files.save writes it inside outputs.writing
     problem = files.load(input_path)
     build = load_terms_file(terms_path)
     files.save(add_terms(problem, build, values, source=build.path.name), output)

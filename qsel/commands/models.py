@@ -8,6 +8,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.outputs import check_file, writing
 
 
 def _sizes(text: str) -> list[int]:
@@ -43,6 +44,7 @@ def init(sizes: str, act: str, init_name: str, bias_init: str, scale: float, tas
     from qsel.frontend.models import model_format, save_model
 
     model_format(output, for_writing=True)
+    check_file(output)
     if conv is not None:
         if input_shape is None or len(_sizes(input_shape)) != 3:
             raise ir.QselError("--conv needs --input-shape C,H,W (three integers, e.g. 1,8,8 for digits)")
@@ -51,12 +53,14 @@ def init(sizes: str, act: str, init_name: str, bias_init: str, scale: float, tas
             raise ir.QselError("--sizes: give at least the number of outputs after the conv layers")
         network = init_cnn(tuple(_sizes(input_shape)), _sizes(conv), dense[-1], act, seed,
                            strides=_sizes(strides) if strides else None, hidden=dense[:-1], task=task)
-        save_model(network, output)
+        with writing(output):
+            save_model(network, output)
         click.echo(f"{output}: {network.metadata['source']['model']} (seed {seed}), "
                    f"{network.num_params():,} parameters", err=True)
         return
     network = init_network(_sizes(sizes), act, init_name, seed, task=task, bias_init=bias_init, scale=scale)
-    save_model(network, output)
+    with writing(output):
+        save_model(network, output)
     click.echo(f"{output}: {network.metadata['source']['model']}, {init_name} init (seed {seed}), "
                f"{network.num_params():,} parameters", err=True)
 
@@ -85,6 +89,7 @@ def train(model: str, data: str, samples: int | None, eval_data: str | None, epo
     from qsel.progress import bar
 
     model_format(output, for_writing=True)
+    check_file(output)  # before the model and data are read and the training runs
     network = load_model(model, trust_pickle=trust_pickle)
     train_set = datasets.check_compatible(network, datasets.load_dataset(data, "train", limit=samples))
     test_set = None
@@ -95,7 +100,8 @@ def train(model: str, data: str, samples: int | None, eval_data: str | None, epo
     with bar(f"training {model}", epochs, enabled=sys.stderr.isatty()) as progress:
         trained, history = fit(network, train_set, epochs=epochs, lr=lr, batch_size=batch_size,
                                weight_decay=weight_decay, seed=seed, progress=progress)
-    save_model(trained, output)
+    with writing(output):
+        save_model(trained, output)
     last = history[-1]
     what = "accuracy" if trained.task == "classification" else "loss"
     line = (f"{output}: {epochs} epoch{'' if epochs == 1 else 's'} on {train_set.name} ({len(train_set)} samples): "

@@ -44,6 +44,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.outputs import check_file, writing
 
 DESTINATIONS = ("dwave", "dwave-hybrid", "ibm")
 DEVICES = {"dwave": "dwave-qpu", "dwave-hybrid": "leap-hybrid", "ibm": "ibm-runtime"}
@@ -143,6 +144,7 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
 
     if not output.endswith(".json"):
         raise ir.QselError(f"-o {output!r}: the result file must end in .json")
+    check_file(output)  # before credentials, input and the (possibly paid) device run
     if num_reads < 1:
         raise ir.QselError(f"--num-reads must be >= 1, got {num_reads}")
     if block is not None and block < 2:
@@ -163,7 +165,8 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
                           max_iterations=max_iterations)
     result = run.result
     result.extra["submission"] = _submission(to, local, run_solver, leaf)
-    result.save(output)
+    with writing(output):
+        result.save(output)
     state = "feasible" if result.feasible else f"INFEASIBLE (breaks {', '.join(result.broken_constraints)})"
     click.echo(f"{output}: {to}{' (local)' if local else ''} via {run_solver.spec()}: energy {result.energy:.6g}, "
                f"{state}, {result.extra['timings']['total']:.2f} s", err=True)
