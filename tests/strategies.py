@@ -100,3 +100,164 @@ def assert_swap_optimal(problem: ir.Problem, X: np.ndarray, tol: float) -> None:
                 y = x.copy()
                 y[i], y[j] = 0, 1
                 assert problem.energy(y) >= e - tol, (i, j)
+
+
+# ---------------------------------------------------------------------- hostile inputs
+# Mutation-based fuzzing: start from a file qsel itself wrote, then damage it the way disks, networks,
+# hand edits and attackers do. Every mutated input must either load or raise QselError.
+AWKWARD_NUMBERS = ["0", "-0", "-1", "1e309", "-1e309", "nan", "inf", "1e-320", "18446744073709551616",
+                   "9223372036854775807", "-9223372036854775808", "4294967296", "1.5", "0x10", "1_000", "", "--1"]
+AWKWARD_JSON = [None, True, -1, 0, 1.5, 2**63, 2**64 - 1, 2**70, -(2**63), 1e308, "", "x", "../../etc/passwd",
+                "/dev/zero", "|O", "<U8", [], [1], [2**40, 2**40], {}, {"a": 1}, "\u202e\u0000"]
+
+
+@st.composite
+def mutated_bytes(draw, seed: bytes, max_ops: int = 4) -> bytes:
+    """``seed`` after 1..max_ops byte-level edits: flip a bit, overwrite, insert, delete, truncate, repeat a slice."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, max_ops))):
+        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "repeat"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "set" and data:
+            data[pos] = draw(st.sampled_from([0, 0xFF, 0x7F, 0x80, ord("\n"), ord('"'), ord("-"), ord("9")]))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete":
+            del data[pos:pos + draw(st.integers(1, 16))]
+        elif op == "truncate":
+            del data[pos:]
+        elif op == "repeat" and data:
+            data[pos:pos] = data[pos:pos + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+@st.composite
+def mutated_lines(draw, seed: str, max_ops: int = 3) -> bytes:
+    """``seed`` (a text file) after 1..max_ops line or token edits: a number made awkward, a token dropped or
+    doubled, a line deleted, duplicated, swapped or cut."""
+    lines = seed.split("\n")
+    for _ in range(draw(st.integers(1, max_ops))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["number", "token", "drop_token", "dup_token", "del", "dup", "swap", "cut"]))
+        tokens = lines[i].split(" ")
+        if op == "number":
+            spots = [k for k, t in enumerate(tokens) if t[:1].isdigit() or t[:1] in "-."]
+            if spots:
+                tokens[draw(st.sampled_from(spots))] = draw(st.sampled_from(AWKWARD_NUMBERS))
+            lines[i] = " ".join(tokens)
+        elif op == "token" and tokens:
+            tokens[draw(st.integers(0, len(tokens) - 1))] = draw(st.sampled_from(
+                ["", "x", "\"", "{", "}", "[", "]", "=", ":", "#", "var", "p", "qubo", "Binary", "End", "<=", "\t"]))
+            lines[i] = " ".join(tokens)
+        elif op == "drop_token" and tokens:
+            del tokens[draw(st.integers(0, len(tokens) - 1))]
+            lines[i] = " ".join(tokens)
+        elif op == "dup_token" and tokens:
+            k = draw(st.integers(0, len(tokens) - 1))
+            tokens.insert(k, tokens[k])
+            lines[i] = " ".join(tokens)
+        elif op == "del":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "cut":
+            lines[i] = lines[i][:draw(st.integers(0, len(lines[i])))]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _json_paths(doc, prefix=()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _json_paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for k, v in enumerate(doc[:8]):
+            out += _json_paths(v, prefix + (k,))
+    return out
+
+
+@st.composite
+def mutated_json(draw, seed, max_ops: int = 3):
+    """A deep copy of the JSON document ``seed`` with 1..max_ops fields replaced by awkward values
+    (wrong types, huge or negative numbers, paths that leave the folder) or deleted, or lists emptied."""
+    import copy
+
+    doc = copy.deepcopy(seed)
+    for _ in range(draw(st.integers(1, max_ops))):
+        paths = [p for p in _json_paths(doc) if p]
+        if not paths:
+            return draw(st.sampled_from(AWKWARD_JSON))
+        path = draw(st.sampled_from(paths))
+        parent = doc
+        for k in path[:-1]:
+            parent = parent[k]
+        if draw(st.integers(0, 4)) == 0:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = draw(st.sampled_from(AWKWARD_JSON))
+    return doc
+
+
+class Tally:
+    """How many hostile inputs the suite tried and how each ended, per reader (printed by bench/fuzz_report.py)."""
+
+    counts: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def add(cls, reader: str, outcome: str) -> None:
+        row = cls.counts.setdefault(reader, {"tried": 0, "loaded": 0, "refused": 0, "other": 0, "crash": 0})
+        row["tried"] += 1
+        row[outcome] += 1
+
+
+def loads_or_refuses(reader: str, load, source: str):
+    """Run ``load()`` on one hostile input: it must return or raise QselError whose message names ``source``.
+
+    Any other exception is a reader bug; it is counted, then re-raised so the test fails with its traceback.
+    Returns the loaded object or the QselError."""
+    from qsel.ir import QselError
+
+    try:
+        value = load()
+    except QselError as exc:
+        Tally.add(reader, "refused")
+        first = str(exc).split("\n", 1)[0]
+        assert source in first, f"the error does not name {source!r}: {first!r}"
+        return exc
+    except BaseException:
+        Tally.add(reader, "other")
+        raise
+    Tally.add(reader, "loaded")
+    return value
+
+
+def cli_loads_or_refuses(reader: str, args: list[str], source: str) -> int:
+    """Run ``qsel ARGS`` in-process on one hostile input: it must exit 0, or exit 2 printing one
+    ``qsel: error: ...`` line that names ``source`` (a parse error may add the offending line and a caret
+    below it), with no traceback. Anything else is counted, then fails the test. Returns the exit code."""
+    from click.testing import CliRunner
+
+    from qsel.cli import main
+
+    result = CliRunner().invoke(main, args)
+    err = result.stderr
+    if result.exit_code == 0:
+        Tally.add(reader, "loaded")
+        return 0
+    ok = (result.exit_code == 2 and err.startswith("qsel: error: ") and source in err.split("\n", 1)[0]
+          and "Traceback" not in err and err.count("qsel: error:") == 1)
+    if not ok:
+        Tally.add(reader, "other")
+        import traceback
+
+        tb = "".join(traceback.format_exception(result.exception)) if result.exception else ""
+        raise AssertionError(f"qsel {' '.join(args)}: exit {result.exit_code}\n{err}\n{tb}")
+    Tally.add(reader, "refused")
+    return 2
