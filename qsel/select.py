@@ -3,8 +3,11 @@
     compile -> the target's pipeline -> emit -> solve -> compose -> apply -> eval
 
 plus the baselines a user would try without qsel (random, magnitude, greedy,
-and exact enumeration where every block has <= 20 variables) on the same
-objective and keep ratio, so the table says what qsel's subnetwork is worth.
+lasso, obs, and exact enumeration where every block has <= 20 variables) on
+the same objective and keep ratio, so the table says what qsel's subnetwork
+is worth; with ``refit`` every selection is also shown with its next layers
+re-solved by least squares (qsel's own selection then refined for the refit,
+:mod:`qsel.frontend.refit_select`).
 Everything lands in OUTDIR: ``problem.qir`` (the compiled IR), ``target/``
 (the emitted files + manifest.json), ``result.json``, the pruned model,
 ``baselines/*.json``, ``summary.json`` and the plots.

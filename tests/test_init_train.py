@@ -117,7 +117,7 @@ def test_backprop_matches_finite_differences(act, task):
         return metrics.score_loss(Network([Layer(f"l{i}", "dense", W, b, a) for i, (W, b, a) in
                                            enumerate(zip(Ws, bs, acts))], (5,), task).logits(X), t, task)
 
-    grads = _gradients(Ws, bs, acts, X, t, task)
+    grads = _gradients(net.layers, Ws, bs, X, t, task)
     eps = 1e-6
     for p, g in zip(Ws + bs, grads):
         flat = p.reshape(-1)
@@ -156,9 +156,9 @@ def test_regression_and_weight_decay():
 def test_training_errors(digits):
     train_set, _ = digits
     conv = Network([Layer("conv1", "conv2d", np.zeros((2, 1, 3, 3)), np.zeros(2)),
-                    Layer("fc1", "dense", np.zeros((10, 72)), np.zeros(10), flatten_input=True)], (1, 8, 8))
-    cases = [
-        ((conv, train_set), {}, "training supports dense layers only; layer 'conv1' is conv2d"),
+                    Layer("fc1", "dense", np.zeros((10, 84)), np.zeros(10), flatten_input=True)], (1, 8, 9))
+    cases = [  # conv layers train (tests/test_deep_models.py); an image shape that is not the data's does not
+        ((conv, train_set), {}, "expects 72 input features but the data has 64"),
         ((init_network([64, 10], "relu", "uniform", 0), train_set), {"lr": -1.0}, "--lr must be"),
         ((init_network([64, 10], "relu", "uniform", 0), train_set), {"epochs": 0}, "--epochs must be at least 1"),
         ((init_network([64, 3], "relu", "uniform", 0), train_set), {}, "labels go up to 9 but the network has 3"),

@@ -36,7 +36,7 @@ def test_select_writes_everything_and_its_numbers_agree(net_path, tmp_path):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     rows = {row["method"]: row for row in summary["rows"]}
-    assert set(rows) == {"qsel (exact)", "random", "magnitude", "greedy", "exact"}
+    assert set(rows) == {"qsel (exact)", "random", "magnitude", "greedy", "exact", "lasso", "obs"}
     # the exact solver and the exact baseline solve the same problem: same optimum
     assert rows["qsel (exact)"]["energy"] == pytest.approx(rows["exact"]["energy"], rel=1e-9)
     for row in rows.values():  # IR energy == objective measured on the masked network
