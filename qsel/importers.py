@@ -162,10 +162,9 @@ def read_bqm(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) 
     """A dimod BQM file (``DIMODBQM`` magic, format 1.x or 2.x) as an IR problem."""
     import dimod
 
-    try:
-        bqm = dimod.BinaryQuadraticModel.from_file(data)
-    except Exception as exc:  # dimod raises ValueError/KeyError/... on foreign or damaged files
-        raise ir.QselError(f"{path}: not a readable dimod BQM file ({type(exc).__name__}: {exc})") from None
+    from qsel.targets.bqm_file import load_bqm
+
+    bqm = load_bqm(data, str(path))
     order = list(bqm.variables)
     vec = bqm.to_numpy_vectors(variable_order=order)
     h = np.asarray(vec.linear_biases, dtype=np.float64)
@@ -396,8 +395,12 @@ def read_lp(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -
     """
     import dimod
 
+    from qsel.targets.file_targets import text_of
+
     try:
-        cqm = dimod.lp.load(str(path))
+        cqm = dimod.lp.loads(text_of(path, data, "LP text file"))
+    except ir.QselError:
+        raise
     except Exception as exc:  # the C++ reader raises ValueError("... illegal file format") and others
         raise ir.QselError(f"{path}: not a readable LP file ({exc}); note that quadratic objective terms must be "
                            f"written as [ ... ]/2 and constraint names must be unique") from None

@@ -141,15 +141,15 @@ def problem_from_bqm(bqm, labels: list[str], where: str) -> ir.Problem:
 
 
 def read_bqm_file(path: Path, labels: list[str]) -> ir.Problem:
-    import dimod
+    from .bqm_file import load_bqm
 
     try:
-        with open(path, "rb") as fh:
-            bqm = dimod.BinaryQuadraticModel.from_file(fh)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ir.QselError(f"{path}: no such file") from None
-    except Exception as exc:  # dimod raises several kinds for a bad header
-        raise ir.QselError(f"{path}: not a dimod BQM file ({exc})") from None
+    except OSError as exc:
+        raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    bqm = load_bqm(data, str(path))
     return problem_from_bqm(bqm, labels, str(path))
 
 

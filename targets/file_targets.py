@@ -97,12 +97,42 @@ def qubo_text(problem: ir.Problem, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_qubo_file(path: Path, labels: list[str]) -> ir.Problem:
-    """Parse a qbsolv ``.qubo`` file strictly (counts, ranges, i < j, no duplicates) over ``labels``."""
+def text_of(path: Path | str, data: bytes, what: str) -> str:
+    """``data`` as text: UTF-8 without control characters other than tab, CR and LF, else a FormatError
+    located at ``path:line:column``. dimod's C++ LP reader loops forever on a NUL byte, so LP bytes go
+    through this before it sees them."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ir.FormatError(f"{path}:{line}:{col}: not a {what} (byte {exc.start} is not UTF-8)") from None
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise ir.FormatError(f"{path}:{line}:{col}: not a {what} (control character {bad.group()!r})")
+    return text
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def read_bytes(path: Path | str) -> bytes:
+    """The bytes of ``path``, or a QselError naming it."""
+    try:
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise ir.QselError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ir.QselError(f"{path}: is a folder, expected a file") from None
+    except OSError as exc:
+        raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_qubo_file(path: Path, labels: list[str]) -> ir.Problem:
+    """Parse a qbsolv ``.qubo`` file strictly (counts, ranges, i < j, no duplicates) over ``labels``."""
+    text = text_of(path, read_bytes(path), "qbsolv .qubo text file")
     header = None
     h = np.zeros(len(labels))
     nodes: set[int] = set()
@@ -205,10 +235,9 @@ def read_lp_file(path: Path, labels: list[str], names: list[str] | None = None) 
 
     from .dimod_targets import problem_from_cqm
 
-    if not Path(path).is_file():
-        raise ir.QselError(f"{path}: no such file")
+    text = text_of(path, read_bytes(path), "LP text file")
     try:
-        cqm = dimod.lp.load(str(path))
+        cqm = dimod.lp.loads(text)
     except Exception as exc:
         raise ir.QselError(f"{path}: not a readable LP file ({exc})") from None
     return problem_from_cqm(cqm, labels, str(path), names)
