@@ -10,7 +10,8 @@ the workers, use :mod:`qsel.scaleout.layers` instead.
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from typing import Any, Callable
 
 from qsel import ir
 from qsel.frontend.compile import CompileOptions, check_layers, problem_metadata, resolve_objective
@@ -37,13 +38,21 @@ def layer_tasks(network: Network, dataset: Dataset, options: CompileOptions,
     if len(dataset) == 0:
         raise ir.QselError("the calibration batch is empty")
     chunks = dataset.chunks
-    if chunks is None or (chunk is not None and chunks.size != chunk):
+    if chunks is None:
         chunks = Chunks(chunk or DEFAULT_CHUNK, len(dataset), array=dataset.X,
                         sample_shape=tuple(network.input_shape))
+    elif chunk is not None and chunks.size != chunk:
+        chunks = dataclasses.replace(chunks, size=chunk)  # a file stays a file name (tasks never carry its data)
     y = dataset.y if objective == "fit" else None
     if objective == "fit" and y is None:
         raise ir.QselError("--objective fit needs labels (y) in the calibration data")
     return [LayerTask(name, network, chunks, y, options, objective) for name in names], objective
+
+
+def _lower(task: tuple[str, tuple]) -> Any:
+    """Executor task: :func:`lower_layer` for one layer name and the shared network, labels, chunks, options."""
+    name, (network, y, chunks, options, objective) = task
+    return lower_layer(LayerTask(name, network, chunks, y, options, objective))
 
 
 def compile_streamed(network: Network, dataset: Dataset, options: CompileOptions, *, chunk: int | None = None,
@@ -51,9 +60,12 @@ def compile_streamed(network: Network, dataset: Dataset, options: CompileOptions
     """The IR of ``compile_network`` for the layers the chunked lowering covers, layer tasks on the executor."""
     tasks, objective = layer_tasks(network, dataset, options, chunk)
     size = tasks[0].chunks.size
-    with executor_for(1, name=lambda t: f"lowering layer {t.name!r}",
-                      hint=lambda t: memory_hint(t.name, t.network.layer(t.name).units, size)) as pool:
-        plans = pool.map(lower_layer, tasks)
+    units = {t.name: network.layer(t.name).units for t in tasks}
+    with executor_for(1, name=lambda t: f"lowering layer {t[0]!r}",
+                      hint=lambda t: memory_hint(t[0], units[t[0]], size)) as pool:
+        t0 = tasks[0]
+        shared = pool.share((network, t0.y, t0.chunks, options, t0.objective))  # sent once, not per layer
+        plans = pool.map(_lower, [(t.name, shared) for t in tasks])
     if progress is not None:
         for t in tasks:
             progress(t.name)
