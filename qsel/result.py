@@ -109,6 +109,7 @@ class Result:
             raise ir.QselError(f"{where}: 'fingerprints' must map 'model' and 'ir' to strings or null")
         if not isinstance(d.get("compile", {}), dict):
             raise ir.QselError(f"{where}: 'compile' must be an object")
+        _check_fields(d, where)
         return cls(
             selection=Selection.from_json(d["masks"], where),
             assignment=dict(d.get("assignment", {})),
@@ -120,6 +121,24 @@ class Result:
             extra={k: v for k, v in d.items() if k not in known},
             fingerprints=dict(fps),
         )
+
+
+def _check_fields(d: dict, where: str) -> None:
+    """The optional fields of a result file have the types a result writes (found by the fuzz tests:
+    ``"assignment": null`` used to end in a TypeError traceback)."""
+    a = d.get("assignment", {})
+    if not isinstance(a, dict) or not all(isinstance(v, int) and v in (0, 1) for v in a.values()):
+        raise ir.QselError(f"{where}: 'assignment' must map labels to 0 or 1")
+    if not all(isinstance(v, str) for v in d.get("broken_constraints", [])) or not isinstance(
+            d.get("broken_constraints", []), list):
+        raise ir.QselError(f"{where}: 'broken_constraints' must be a list of constraint labels")
+    e = d.get("energy")
+    if e is not None and (isinstance(e, bool) or not isinstance(e, (int, float))):
+        raise ir.QselError(f"{where}: 'energy' must be a number or null")
+    if d.get("feasible") not in (None, True, False):
+        raise ir.QselError(f"{where}: 'feasible' must be true, false or null")
+    if not isinstance(d.get("solver", ""), str):
+        raise ir.QselError(f"{where}: 'solver' must be a string")
 
 
 # ------------------------------------------------------------------ constraints by label
