@@ -41,36 +41,45 @@ def net(tmp_path_factory):
 COMMON = ("--data", "moons", "--samples", "60")
 
 
-def test_compile_solve_apply_eval_roundtrip(net, tmp_path):
-    qir = tmp_path / "q.qir"
+@pytest.fixture(scope="module")
+def solved(net, tmp_path_factory):
+    """A ternary quantisation of both layers, compiled and solved exactly: (IR, result path)."""
+    tmp = tmp_path_factory.mktemp("solved")
+    qir = tmp / "q.qir"
     run("compile", str(net), *COMMON, "--objective", "quantize", "--weights", "ternary", "-o", str(qir))
-    problem = ir.load(qir)
+    res = tmp / "r.json"
+    run("solve", str(qir), "-s", "exact", "-o", str(res))
+    return ir.load(qir), res
+
+
+def test_compile_solve_eval(net, solved):
+    problem, res = solved
     assert problem.num_vars == 3 * 2 * 2 + 2 * 3 * 2  # fc1: 3 outputs x 2 inputs x 2 bits; fc2: 2 x 3 x 2
     assert [p.name for p in problem.partitions] == ["fc1.out0", "fc1.out1", "fc1.out2", "fc2.out0", "fc2.out1"]
-    res = tmp_path / "r.json"
-    run("solve", str(qir), "-s", "exact", "-o", str(res))
-    result = Result.load(res)
-    assert result.selection.masks == {}
+    assert Result.load(res).selection.masks == {}
     report = json.loads(run("eval", str(net), "--data", "moons", "--mask", str(res), "--json").output)
     assert report["objective"] == pytest.approx(report["ir_energy"], abs=1e-9 * scale_of(problem))
     assert set(report["objective_per_layer"]) == {"fc1", "fc2"}
-    assert 1 <= min(report["discrete"]["levels_per_unit"].values()) <= max(
-        report["discrete"]["levels_per_unit"].values()) <= 3  # ternary: at most 3 values per output unit
+    per_unit = report["discrete"]["levels_per_unit"]
+    assert 1 <= min(per_unit.values()) <= max(per_unit.values()) <= 3  # ternary: at most 3 values per unit
+
+
+@pytest.mark.parametrize("suffix,module", [(".npz", None), (".onnx", "onnx"), (".pt", "torch")])
+def test_apply_writes_discrete_weights_and_scales(net, solved, tmp_path, suffix, module):
+    if module:
+        pytest.importorskip(module)
+    _, res = solved
+    result = Result.load(res)
     weights = D.weights_of(result.compile, result.assignment, "r")
-    for suffix in (".npz", ".onnx", ".pt"):
-        if suffix == ".onnx":
-            pytest.importorskip("onnx")
-        if suffix == ".pt":
-            pytest.importorskip("torch")
-        out = tmp_path / f"q{suffix}"
-        run("apply", str(net), str(res), "-o", str(out))
-        back = load_model(out)
-        for name, W in weights.items():
-            np.testing.assert_allclose(back.layer(name).weight, W, rtol=1e-6, atol=1e-7)  # float32 in ONNX/torch
-            scales = np.asarray(back.metadata["discrete"][name]["scales"])
-            q = back.layer(name).weight / scales[:, None]
-            assert np.allclose(q, np.round(q), atol=1e-5) and np.abs(q).max() <= 1 + 1e-6
-        assert back.metadata["discrete"]["fc1"]["grid"]["spec"] == "ternary"
+    out = tmp_path / f"q{suffix}"
+    run("apply", str(net), str(res), "-o", str(out))
+    back = load_model(out)
+    for name, W in weights.items():
+        np.testing.assert_allclose(back.layer(name).weight, W, rtol=1e-6, atol=1e-7)  # float32 in ONNX/torch
+        scales = np.asarray(back.metadata["discrete"][name]["scales"])
+        q = back.layer(name).weight / scales[:, None]
+        assert np.allclose(q, np.round(q), atol=1e-5) and np.abs(q).max() <= 1 + 1e-6
+    assert back.metadata["discrete"]["fc1"]["grid"]["spec"] == "ternary"
 
 
 def test_baselines_on_the_same_problem(net, tmp_path):
