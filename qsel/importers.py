@@ -398,7 +398,7 @@ def read_lp(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -
     from qsel.targets.file_targets import text_of
 
     try:
-        cqm = dimod.lp.loads(text_of(path, data, "LP text file"))
+        cqm = dimod.lp.loads(text_of(path, data, "an LP text file"))
     except ir.QselError:
         raise
     except Exception as exc:  # the C++ reader raises ValueError("... illegal file format") and others

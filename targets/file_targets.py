@@ -106,12 +106,12 @@ def text_of(path: Path | str, data: bytes, what: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ir.FormatError(f"{path}:{line}:{col}: not a {what} (byte {exc.start} is not UTF-8)") from None
+        raise ir.FormatError(f"{path}:{line}:{col}: not {what} (byte {exc.start} is not UTF-8)") from None
     bad = _CONTROL.search(text)
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        raise ir.FormatError(f"{path}:{line}:{col}: not a {what} (control character {bad.group()!r})")
+        raise ir.FormatError(f"{path}:{line}:{col}: not {what} (control character {bad.group()!r})")
     return text
 
 
@@ -132,7 +132,7 @@ def read_bytes(path: Path | str) -> bytes:
 
 def read_qubo_file(path: Path, labels: list[str]) -> ir.Problem:
     """Parse a qbsolv ``.qubo`` file strictly (counts, ranges, i < j, no duplicates) over ``labels``."""
-    text = text_of(path, read_bytes(path), "qbsolv .qubo text file")
+    text = text_of(path, read_bytes(path), "a qbsolv .qubo text file")
     header = None
     h = np.zeros(len(labels))
     nodes: set[int] = set()
@@ -235,7 +235,7 @@ def read_lp_file(path: Path, labels: list[str], names: list[str] | None = None) 
 
     from .dimod_targets import problem_from_cqm
 
-    text = text_of(path, read_bytes(path), "LP text file")
+    text = text_of(path, read_bytes(path), "an LP text file")
     try:
         cqm = dimod.lp.loads(text)
     except Exception as exc:

@@ -15,7 +15,11 @@ import sys
 
 import dimod
 import numpy as np
+from click.testing import CliRunner
 from hypothesis import given
+
+from qsel.cli import main
+from qsel.ir import QselError
 
 from strategies import Tally, cli_loads_or_refuses, loads_or_refuses, mutated_bytes, mutated_lines
 from qsel.targets.bqm_file import write_bqm_file
@@ -98,3 +102,53 @@ def test_bqm_byte_mutations(tmp_path_factory, data):
 @given(mutated_bytes(SPIN_BQM))
 def test_spin_bqm_byte_mutations(tmp_path_factory, data):
     _import(tmp_path_factory.mktemp("bqm"), "s.bqm", data, ".bqm import")
+
+
+def _bqm_with(**changes) -> bytes:
+    """The seed .bqm with header fields changed (same length header: the JSON is re-padded with spaces)."""
+    hlen = int.from_bytes(BQM[10:14], "little")
+    header = json.loads(BQM[14:14 + hlen])
+    header.update(changes)
+    blob = json.dumps(header).encode().ljust(hlen)
+    assert len(blob) == hlen
+    return BQM[:14] + blob + BQM[14 + hlen:]
+
+
+def _bqm_neighbour(index: int) -> bytes:
+    """The seed .bqm with its first neighbour index set to ``index`` (dimod grew the model up to it)."""
+    hlen = int.from_bytes(BQM[10:14], "little")
+    first = 14 + hlen + 8 + PLAIN.num_vars * 12
+    return BQM[:first] + np.int32(index).tobytes() + BQM[first + 4:]
+
+
+# Each case made a reader hang, exhaust memory or raise a traceback before it was fixed.
+FOUND = {
+    "nul.lp": (LP.replace("keep2", "ke\0p2").encode(), "control character"),  # dimod's C++ reader looped forever
+    "latin1.lp": (LP.replace("keep2", "k\xe9ep2").encode("latin-1"), "not UTF-8"),
+    "latin1.qubo": (b"\x80" + QUBO.encode(), "not UTF-8"),
+    "far-neighbour.bqm": (_bqm_neighbour(2**31 - 1), "neighbour index"),  # 2^31 variables in dimod
+    "negative-neighbour.bqm": (_bqm_neighbour(-5), "neighbour index"),
+    "object-dtype.bqm": (_bqm_with(dtype="object"), "dtypes"),
+    "huge-shape.bqm": (_bqm_with(shape=[2**40, 2**41]), "needs"),
+}
+
+
+def test_found_cases_are_refused_with_a_located_message(tmp_path):
+    for name, (data, words) in FOUND.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert _import(tmp_path, name, data, "found") == 2, name
+        result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "o.qir")])
+        assert words in result.stderr, (name, result.stderr)
+        reader = {".lp": lambda: read_lp_file(path, LABELS, LP_NAMES), ".qubo": lambda: read_qubo_file(path, LABELS),
+                  ".bqm": lambda: read_bqm_file(path, LABELS)}[path.suffix]
+        assert isinstance(loads_or_refuses(f"{path.suffix} found", reader, str(path)), QselError)
+
+
+def test_lp_nul_byte_is_located(tmp_path):
+    path = tmp_path / "nul.lp"
+    path.write_bytes(FOUND["nul.lp"][0])
+    line = 1 + LP[:LP.index("keep2")].count("\n")
+    col = LP.index("keep2") - LP.rfind("\n", 0, LP.index("keep2")) - 1 + 3
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "o.qir")])
+    assert result.stderr.startswith(f"qsel: error: {path}:{line}:{col}: not an LP text file"), result.stderr
