@@ -18,7 +18,7 @@ TORCH_WHEEL ?= $(firstword $(wildcard $(PIP_FIND_LINKS)/torch-2.13.0*cp311*.whl 
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: install demo check test openqaoa-env bench clean
+.PHONY: install demo check test openqaoa-env bench clean fuzz
 
 install: $(STAMP)
 
@@ -68,6 +68,11 @@ test: $(STAMP) $(TORCH_STAMP) $(OQ_STAMP)
 # the fast tier (no OpenQAOA environment needed: its tests are slow); `make test` is the full suite CI runs
 check: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Long random runs of the hostile-input corpus (tests/test_fuzz_*.py) under the Hypothesis "fuzz" profile;
+# failures land in .hypothesis/ and are replayed first next time. Prints the per-reader tally.
+fuzz: $(STAMP)
+	$(BIN)/python bench/fuzz_report.py --profile fuzz --no-faults
 
 bench: $(STAMP)
 	$(BIN)/python bench/ir_scale.py
