@@ -234,3 +234,21 @@ def test_cli_select_on_the_cluster_gives_the_same_selection(client, tmp_path: Pa
         [(row["method"], row["energy"], row["kept"]) for row in b["rows"]]
     ra, rb = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
     assert ra["assignment"] == rb["assignment"] and ra["energy"] == rb["energy"]
+
+
+def test_without_cluster_dask_is_never_imported(files: Path):
+    """The embedded default stays one process with no Dask import cost (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom qsel.cli import main\n"
+            f"r = CliRunner().invoke(main, ['compile', {str(files / 'net.npz')!r}, '--data', "
+            f"{str(files / 'batch.npy')!r}, '--objective', 'reconstruct', '--keep', '0.5', '--chunk', '100', "
+            f"'-o', {str(files / 'x.qirz')!r}])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "r = CliRunner().invoke(main, ['solve', " + repr(str(files / "x.qirz")) + ", '-s', 'sa', '--num-reads', "
+            "'2', '-p', 'partition{max-vars=8}', '--mode', 'iterate', '-o', " + repr(str(files / "x.json")) + "])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
