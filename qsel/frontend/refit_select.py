@@ -16,8 +16,10 @@ refit. So the loop (a majorize-minimize scheme, Hunter & Lange 2004)
     W'_S, b' <- refit on S;  W'_j (j not in S) <- the least-squares read-out of the residual R by unit j
     alone, R^T a_j / ||a_j||^2 (the column a swap would bring in);  S <- argmin E_{W'} by the solver
 
-never raises F when the solver does not raise E_{W'} (F(S_new) <= E_{W'}(S_new) <= E_{W'}(S) = F(S)); the
-best S seen is kept, and the loop stops when S repeats or after ``rounds`` solves. Each solve is an exact
+never raises F when the solver does not raise E_{W'} (F(S_new) <= E_{W'}(S_new) <= E_{W'}(S) = F(S)). Two
+chains run: one from the solver's selection, one whose first read-out is the refit on all units (the
+selection's starting point then owes nothing to the network's current read-out); each stops when S repeats
+or after ``rounds`` solves, and the S of least refit error over both is kept. Each solve is an exact
 QUBO of the same form as the compiled layer (same labels, the same cardinality), run by the same solver.
 
 Units are neurons or channels: unit j's share of the next layer's pre-activation is D_j V_j^T with D_j
@@ -47,7 +49,7 @@ from .refit import _objective_target, _ridge
 @dataclass(frozen=True)
 class RefitRound:
     layer: str
-    errors: tuple[float, ...]  # the refit error of each selection tried, the first being the solver's own
+    errors: tuple[float, ...]  # the refit error of each selection tried (both chains), the solver's own first
 
 
 def _designs(layer: Layer, inputs: np.ndarray) -> tuple[np.ndarray, int]:
@@ -127,29 +129,34 @@ def refit_aware(network: Network, X: np.ndarray, y: np.ndarray | None, selection
             x = (mask.mask != 0).astype(np.float64)
             count = int(x.sum())
             best_x, best_err, errors, tried = x, np.inf, [], set()
-            for _ in range(rounds + 1):
-                key = tuple(np.flatnonzero(x))
-                if key in tried:
-                    break
-                tried.add(key)
-                S = np.flatnonzero(x)
-                Wk, bk, _ = _ridge(D[S].transpose(1, 0, 2).reshape(N, -1), T2, ridge)
-                R = T2 - D[S].transpose(1, 0, 2).reshape(N, -1) @ Wk.T - bk
-                err = float(np.einsum("ij,ij->", R, R)) / m
-                errors.append(err)
-                if err < best_err:
-                    best_x, best_err = x, err
-                if len(errors) > rounds:
-                    break
-                # each unit's own least-squares weights for the residual (V_j = R^T D_j (D_j^T D_j)^+), then the
-                # kept units' refit weights in their place
-                G = np.einsum("jnd,jne->jde", D, D)
-                V = np.einsum("no,jnd->jod", R, D) @ np.linalg.pinv(G, hermitian=True)
-                V[S] = Wk.reshape(Wk.shape[0], S.size, d).transpose(1, 0, 2)
-                probe = Layer(nxt.name, nxt.kind, _as_weight(nxt, V), bk, nxt.activation, nxt.stride, nxt.padding,
-                              nxt.flatten_input)
-                Tb = T - (bk if T.ndim == 2 else bk[None, :, None, None])
-                x = np.asarray(solve(_layer_qubo(name, mask.granularity, A, probe, Tb, count)), dtype=np.float64)
+            every = np.arange(A.shape[1])
+            for start in (x, None):  # two chains: from the solver's selection, and from the all-unit refit
+                x, solves = start, 0
+                while True:
+                    S = every if x is None else np.flatnonzero(x)
+                    if x is not None:
+                        if tuple(S) in tried:
+                            break
+                        tried.add(tuple(S))
+                    Wk, bk, _ = _ridge(D[S].transpose(1, 0, 2).reshape(N, -1), T2, ridge)
+                    R = T2 - D[S].transpose(1, 0, 2).reshape(N, -1) @ Wk.T - bk
+                    if x is not None:
+                        err = float(np.einsum("ij,ij->", R, R)) / m
+                        errors.append(err)
+                        if err < best_err:
+                            best_x, best_err = x, err
+                    if solves >= rounds:
+                        break
+                    # each unit's own least-squares weights for the residual (V_j = R^T D_j (D_j^T D_j)^+), then
+                    # the kept units' refit weights in their place
+                    G = np.einsum("jnd,jne->jde", D, D)
+                    V = np.einsum("no,jnd->jod", R, D) @ np.linalg.pinv(G, hermitian=True)
+                    V[S] = Wk.reshape(Wk.shape[0], S.size, d).transpose(1, 0, 2)
+                    probe = Layer(nxt.name, nxt.kind, _as_weight(nxt, V), bk, nxt.activation, nxt.stride,
+                                  nxt.padding, nxt.flatten_input)
+                    Tb = T - (bk if T.ndim == 2 else bk[None, :, None, None])
+                    x = np.asarray(solve(_layer_qubo(name, mask.granularity, A, probe, Tb, count)), dtype=np.float64)
+                    solves += 1
             masks[name] = LayerMask(name, mask.granularity, best_x.copy())
             report.append(RefitRound(name, tuple(errors)))
             from .refit import _refit_units
