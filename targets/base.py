@@ -2,7 +2,7 @@
 
 A **Target** is a frozen dataclass with a ``name``, options as fields, a
 ``default_pipeline`` (the pass pipeline that makes an IR fit it, e.g.
-``canonicalize,partition{max-vars=177},lower-constraints{penalty=auto}``) and
+``canonicalize,partition{topology=pegasus},lower-constraints{penalty=auto}``) and
 one ``emit(problem, outdir) -> Manifest`` that writes one file per subproblem
 plus what is needed to compose results back.
 
