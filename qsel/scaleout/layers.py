@@ -124,6 +124,15 @@ def run_layer(task: tuple[LayerTask, SolvePlan, Network, Any]) -> LayerOutcome:
 
 
 def _peak_rss() -> int:
+    """Peak RSS of this (worker) process in bytes: VmHWM where /proc has it (ru_maxrss also counts the
+    process that forked this one), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
