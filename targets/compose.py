@@ -373,29 +373,41 @@ def block_file(entry: BlockEntry, folder: Path, where: str = "manifest.json", co
     return path
 
 
+def _lp_block(path: Path, entry: BlockEntry) -> ir.Problem:
+    from .file_targets import read_lp_file
+
+    p = read_lp_file(path, list(entry.labels), entry.extra.get("names"))
+    rename = entry.extra.get("constraint_names") or {}
+    return p.replace(constraints=tuple(
+        ir.Constraint(rename.get(c.label, c.label), c.indices, c.coeffs, c.sense, c.rhs) for c in p.constraints))
+
+
+def _reader(module: str, name: str) -> Callable[[Path, BlockEntry], ir.Problem]:
+    """``module.name(path, labels)`` imported on first use (dimod loads only when a block needs it)."""
+    def read(path: Path, entry: BlockEntry) -> ir.Problem:
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)(path, list(entry.labels))
+    return read
+
+
+BLOCK_READERS: dict[str, Callable[[Path, BlockEntry], ir.Problem]] = {
+    "dimod-bqm": _reader(".dimod_targets", "read_bqm_file"),
+    "coo": _reader(".dimod_targets", "read_coo_file"),
+    "dimod-cqm": _reader(".dimod_targets", "read_cqm_file"),
+    "qubo": _reader(".file_targets", "read_qubo_file"),
+    "lp": _lp_block,
+}
+"""Block-file format (a manifest entry's ``format``) -> reader of that file over the entry's labels."""
+
+
 def read_block(entry: BlockEntry, folder: Path, where: str = "manifest.json", constraints: int = 1
                ) -> ir.Problem | None:
     """The block file as an IR problem over ``entry.labels`` (file energies), or None for formats qsel does not
     read back (circuits, embedded Ising ...). The file is checked first (:func:`block_file`)."""
-    from .dimod_targets import read_bqm_file, read_coo_file, read_cqm_file
-    from .file_targets import read_lp_file, read_qubo_file
-
     path = block_file(entry, folder, where, constraints)
-    labels = list(entry.labels)
-    if entry.format == "dimod-bqm":
-        return read_bqm_file(path, labels)
-    if entry.format == "coo":
-        return read_coo_file(path, labels)
-    if entry.format == "dimod-cqm":
-        return read_cqm_file(path, labels)
-    if entry.format == "qubo":
-        return read_qubo_file(path, labels)
-    if entry.format == "lp":
-        p = read_lp_file(path, labels, entry.extra.get("names"))
-        rename = entry.extra.get("constraint_names") or {}
-        return p.replace(constraints=tuple(
-            ir.Constraint(rename.get(c.label, c.label), c.indices, c.coeffs, c.sense, c.rhs) for c in p.constraints))
-    return None
+    reader = BLOCK_READERS.get(entry.format)
+    return None if reader is None else reader(path, entry)
 
 
 # ------------------------------------------------------------------ pairing

@@ -285,16 +285,40 @@ class Manifest:
         if not name:
             return np.zeros(X.shape[0]) if self.cross_terms == 0 else None
         path = Path(folder) / str(name)
+        labels, r, c, v = self._read_cross(path)
+        n = len(self.labels)
+        if labels != self.labels or not (r.shape == c.shape == v.shape) or r.ndim != 1:
+            raise ir.QselError(f"{path}: its labels or arrays do not match the manifest's blocks")
+        if r.dtype.kind not in "iu" or c.dtype.kind not in "iu" or v.dtype.kind != "f":
+            raise ir.QselError(f"{path}: not a qsel cross-terms file (rows and cols must be integers, vals floats)")
+        if r.size and (min(r.min(), c.min()) < 0 or max(r.max(), c.max()) >= n or not np.isfinite(v).all()):
+            raise ir.QselError(f"{path}: a cross term's variable index lies outside 0..{n - 1} or its value is "
+                               f"not finite")
+        return (X[:, r] * X[:, c]) @ v
+
+    def _read_cross(self, path: Path) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays of a cross-terms ``.npz``, refusing more uncompressed bytes than the manifest's
+        ``cross_terms`` count (at most :data:`CROSS_FILE_MAX`) can need (a zip bomb would otherwise inflate in
+        memory), and any damage."""
+        import zipfile
+        import zlib
+
+        labels = self.labels
+        terms = min(max(int(self.cross_terms), 0), CROSS_FILE_MAX)
+        # int64 rows and cols, float64 vals per term; labels as UCS-4 of the longest; 64 KiB of zip and npy headers
+        bound = (1 << 16) + 24 * terms + 4 * len(labels) * max((len(lab) for lab in labels), default=0)
         try:
+            with zipfile.ZipFile(path) as zf:
+                size = sum(info.file_size for info in zf.infolist())
+            if size > bound:
+                raise ir.QselError(f"{path}: {size} bytes uncompressed, more than the {self.cross_terms} cross "
+                                   f"terms the manifest declares can need ({bound})")
             with np.load(path, allow_pickle=False) as z:
-                labels, r, c, v = list(z["labels"].tolist()), z["rows"], z["cols"], z["vals"]
+                return list(z["labels"].tolist()), z["rows"], z["cols"], z["vals"]
         except FileNotFoundError:
             raise ir.QselError(f"{path}: no such file (the manifest's cross terms)") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise ir.QselError(f"{path}: not a qsel cross-terms file ({exc})") from None
-        if labels != self.labels or not (r.shape == c.shape == v.shape):
-            raise ir.QselError(f"{path}: its labels or arrays do not match the manifest's blocks")
-        return (X[:, r] * X[:, c]) @ v
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+            raise ir.QselError(f"{path}: not a qsel cross-terms file ({type(exc).__name__}: {exc})") from None
 
     @property
     def labels(self) -> list[str]:

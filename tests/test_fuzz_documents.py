@@ -34,10 +34,12 @@ def work(tmp_path_factory) -> Path:
     return folder
 
 
-def _compose(work: Path, manifest: Path, samples: list[Path], reader: str) -> int:
+def _compose(work: Path, manifest: Path, samples: list[Path], reader: str, with_ir: bool = True) -> int:
     """``qsel compose``; an error may name any of its inputs (a damaged manifest can show up as a sample set
-    that no longer fits its block), all of which lie under ``work``."""
-    args = ["compose", str(manifest), *map(str, samples), "-o", str(work / "composed.json"), "--ir", str(work / "l.qir")]
+    that no longer fits its block), all of which lie under ``work``. Without ``--ir`` compose reads the
+    block files and cross_terms.npz for the energy."""
+    args = ["compose", str(manifest), *map(str, samples), "-o", str(work / "composed.json")]
+    args += ["--ir", str(work / "l.qir")] if with_ir else []
     return cli_loads_or_refuses(reader, args, str(work))
 
 
@@ -65,6 +67,16 @@ def test_manifest_byte_mutations(work, data):
     _compose(work, path, _samples(work), "manifest.json bytes")
 
 
+@given(st.sampled_from(["b0.bqm", "b1.bqm", "b2.bqm"]), st.data())
+def test_block_file_byte_mutations(tmp_path_factory, name, data):
+    """compose without --ir reads the block files back for their energies (through BLOCK_READERS)."""
+    folder = tmp_path_factory.mktemp("blocks")
+    shutil.copytree(SEEDS, folder, dirs_exist_ok=True)
+    seed = (SEEDS / "emit" / name).read_bytes()
+    (folder / "emit" / name).write_bytes(data.draw(mutated_bytes(seed)))
+    _compose(folder, folder / "emit" / "manifest.json", _samples(folder), "block file bytes", with_ir=False)
+
+
 @given(st.data())
 def test_sampleset_field_mutations(work, data):
     path = work / "emit" / "fuzz.samples.json"
@@ -78,7 +90,7 @@ def test_cross_terms_byte_mutations(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("cross")
     shutil.copytree(SEEDS, folder, dirs_exist_ok=True)
     (folder / "emit" / "cross_terms.npz").write_bytes(data)
-    _compose(folder, folder / "emit" / "manifest.json", _samples(folder), "cross_terms.npz bytes")
+    _compose(folder, folder / "emit" / "manifest.json", _samples(folder), "cross_terms.npz bytes", with_ir=False)
 
 
 @given(st.data())
@@ -113,3 +125,24 @@ def test_onnx_model_byte_mutations(work, data):
     path = work / "fuzz-model.onnx"
     path.write_bytes(data)
     loads_or_refuses("model .onnx bytes", lambda: load_model(path), str(path))
+
+
+def test_cross_terms_zip_bomb_is_refused_before_it_inflates(tmp_path):
+    """A 64 MB array of zeros deflates to ~64 KB; the manifest declares 45 cross terms (about 1 KB)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    shutil.copytree(SEEDS, tmp_path, dirs_exist_ok=True)
+    with zipfile.ZipFile(tmp_path / "emit" / "cross_terms.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("vals.npy", "w", force_zip64=True) as fh:
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 23,)})
+            fh.write(header.getvalue())
+            for _ in range(16):
+                fh.write(b"\0" * (1 << 22))
+    assert (tmp_path / "emit" / "cross_terms.npz").stat().st_size < 1 << 20
+    args = ["compose", str(tmp_path / "emit"), *map(str, _samples(tmp_path)), "-o", str(tmp_path / "c.json")]
+    assert cli_loads_or_refuses("found", args, str(tmp_path / "emit" / "cross_terms.npz")) == 2
+    assert not (tmp_path / "c.json").exists()
