@@ -129,8 +129,8 @@ def _check_fields(d: dict, where: str) -> None:
     a = d.get("assignment", {})
     if not isinstance(a, dict) or not all(isinstance(v, int) and v in (0, 1) for v in a.values()):
         raise ir.QselError(f"{where}: 'assignment' must map labels to 0 or 1")
-    if not all(isinstance(v, str) for v in d.get("broken_constraints", [])) or not isinstance(
-            d.get("broken_constraints", []), list):
+    broken = d.get("broken_constraints", [])
+    if not isinstance(broken, list) or not all(isinstance(v, str) for v in broken):
         raise ir.QselError(f"{where}: 'broken_constraints' must be a list of constraint labels")
     e = d.get("energy")
     if e is not None and (isinstance(e, bool) or not isinstance(e, (int, float))):

@@ -146,3 +146,27 @@ def test_cross_terms_zip_bomb_is_refused_before_it_inflates(tmp_path):
     args = ["compose", str(tmp_path / "emit"), *map(str, _samples(tmp_path)), "-o", str(tmp_path / "c.json")]
     assert cli_loads_or_refuses("found", args, str(tmp_path / "emit" / "cross_terms.npz")) == 2
     assert not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.parametrize("field,value", [("assignment", None), ("broken_constraints", None), ("energy", "low"),
+                                         ("feasible", 3), ("solver", [])])
+def test_result_fields_of_the_wrong_type_are_refused(work, field, value):
+    """Found by the fuzz: ``"assignment": null`` and ``"broken_constraints": null`` were TypeError tracebacks."""
+    path = work / "typed-result.json"
+    path.write_text(json.dumps(dict(RESULT, **{field: value})))
+    args = ["apply", str(work / "m.npz"), str(path), "-o", str(work / "pruned.npz")]
+    assert cli_loads_or_refuses("found", args, str(path)) == 2
+
+
+def test_onnx_metadata_that_is_not_utf8_is_ignored_like_bad_json(work):
+    """Found by the fuzz: protobuf hands a non-UTF-8 string property over as bytes; json.loads raised
+    UnicodeDecodeError. The metadata is optional, so the model loads without it."""
+    pytest.importorskip("onnx")
+    from qsel.frontend.models import load_model
+
+    seed = (SEEDS / "p.onnx").read_bytes()
+    at = seed.index(b'{"pruned"')
+    path = work / "latin1-meta.onnx"
+    path.write_bytes(seed[:at] + b"\xff" + seed[at + 1:])
+    network = loads_or_refuses("found", lambda: load_model(path), str(path))
+    assert not isinstance(network, Exception) and [layer.name for layer in network.layers] == ["fc1", "fc2"]

@@ -318,7 +318,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
     task = props.get("qsel.task", "classification")
     try:
         meta = json.loads(props["qsel.metadata"]) if "qsel.metadata" in props else {}
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, or UnicodeDecodeError: protobuf hands over bytes
         meta = {}
     if not isinstance(meta, dict):
         meta = {}
