@@ -357,9 +357,16 @@ def _parse_program(fields: list[str], cols: "_Columns", lineno: int, line_text: 
             raise error(f"{name} must be a non-negative integer, found {fields[k]!r}", lineno, cols[k], line_text)
         counts.append(value)
     max_nodes, n_nodes, n_couplers = counts
+    if max_nodes > QUBO_MAX_NODES:  # node numbers then fit int64, and so do the coupler keys i * MAXNODES + j
+        raise error(f"MAXNODES ({max_nodes}) exceeds {QUBO_MAX_NODES} (qbsolv numbers nodes with a C int)",
+                    lineno, cols[3], line_text)
     if n_nodes > max_nodes:
         raise error(f"NNODES ({n_nodes}) exceeds MAXNODES ({max_nodes})", lineno, cols[4], line_text)
     return _Program(lineno, line_text, fields[2], max_nodes, n_nodes, n_couplers, cols)
+
+
+QUBO_MAX_NODES = 2**31 - 1
+"""Largest MAXNODES accepted in a .qubo program line."""
 
 
 def _first_duplicate(keys: np.ndarray, lines: np.ndarray) -> tuple[int, int] | None:

@@ -126,6 +126,9 @@ FOUND = {
     "nul.lp": (LP.replace("keep2", "ke\0p2").encode(), "control character"),  # dimod's C++ reader looped forever
     "latin1.lp": (LP.replace("keep2", "k\xe9ep2").encode("latin-1"), "not UTF-8"),
     "latin1.qubo": (b"\x80" + QUBO.encode(), "not UTF-8"),
+    # node numbers beyond int64: OverflowError traceback
+    "huge-maxnodes.qubo": (b"p qubo 0 100000000000000000000 1 0\n99999999999999999999 99999999999999999999 1.0\n",
+                           "MAXNODES"),
     "far-neighbour.bqm": (_bqm_neighbour(2**31 - 1), "neighbour index"),  # 2^31 variables in dimod
     "negative-neighbour.bqm": (_bqm_neighbour(-5), "neighbour index"),
     "object-dtype.bqm": (_bqm_with(dtype="object"), "dtypes"),
