@@ -158,10 +158,9 @@ def read_coo_file(path: Path, labels: list[str]) -> ir.Problem:
     n = len(labels)
     h = np.zeros(n)
     rows, cols, vals = [], [], []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ir.QselError(f"{path}: no such file") from None
+    from .file_targets import read_bytes, text_of
+
+    lines = text_of(path, read_bytes(path), "a dimod COO text file").splitlines()
     for lineno, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -175,6 +174,8 @@ def read_coo_file(path: Path, labels: list[str]) -> ir.Problem:
             raise ir.QselError(f"{path}:{lineno}: expected 'i j bias', found {text!r}") from None
         if not (0 <= i < n and 0 <= j < n):
             raise ir.QselError(f"{path}:{lineno}: index out of range (the block has {n} variables)")
+        if not np.isfinite(w):
+            raise ir.QselError(f"{path}:{lineno}: bias {parts[2]!r} is not a finite number")
         if i == j:
             h[i] += w
         else:

@@ -155,3 +155,24 @@ def test_lp_nul_byte_is_located(tmp_path):
     col = LP.index("keep2") - LP.rfind("\n", 0, LP.index("keep2")) - 1 + 3
     result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "o.qir")])
     assert result.stderr.startswith(f"qsel: error: {path}:{line}:{col}: not an LP text file"), result.stderr
+
+
+COO = "".join(f"{i} {i} {h!r}\n" for i, h in enumerate(PLAIN.linear.tolist())) + "0 1 -3.0\n3 4 -1.25\n4 5 0.001\n"
+
+
+@given(mutated_lines(COO))
+def test_coo_block_line_mutations(tmp_path_factory, data):
+    from qsel.targets.dimod_targets import read_coo_file
+
+    path = tmp_path_factory.mktemp("coo") / "m.coo"
+    path.write_bytes(data)
+    loads_or_refuses(".coo compose", lambda: read_coo_file(path, LABELS), str(path))
+
+
+@given(mutated_bytes(COO.encode()))
+def test_coo_block_byte_mutations(tmp_path_factory, data):
+    from qsel.targets.dimod_targets import read_coo_file
+
+    path = tmp_path_factory.mktemp("coo") / "b.coo"
+    path.write_bytes(data)
+    loads_or_refuses(".coo compose", lambda: read_coo_file(path, LABELS), str(path))
