@@ -185,3 +185,26 @@ def test_peak_memory_follows_the_chunk_not_the_batch(tmp_path: Path):
     tasks, _ = layer_tasks(net, streamed, options)
     chunked = _peak(lambda: lower_layer(tasks[0]))
     assert chunked <= 1.5 * in_memory
+
+
+def test_zarr_store_streams_with_labels_and_compiles_like_in_memory(tmp_path: Path):
+    """A Zarr store with X and y: read chunk by chunk (fit objective, labels whole), same fingerprint and IR
+    as the arrays in memory."""
+    zarr = pytest.importorskip("zarr")
+    net = init_network([10, 30, 4], seed=6)
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(600, 10)), rng.integers(0, 4, 600)
+    store = tmp_path / "batch.zarr"
+    group = zarr.open_group(str(store), mode="w")
+    group.create_array("X", data=X, chunks=(128, 10))
+    group.create_array("y", data=y)
+    ds = stream_dataset(str(store), 100)
+    assert ds.fingerprint == fingerprint(X, y) and ds.task == "classification" and ds.num_classes == 4
+    options = CompileOptions(objective="fit", keep=0.5)
+    got = compile_streamed(net, ds, options, chunk=100)
+    want = compile_network(net, X, y, options)
+    S = rng.integers(0, 2, size=(30, want.num_vars))
+    np.testing.assert_allclose(got.energies(S), want.energies(S), rtol=0, atol=1e-12 * scale_of(want))
+    with pytest.raises(ir.QselError, match="no array named 'X'"):
+        zarr.open_group(str(tmp_path / "empty.zarr"), mode="w")
+        stream_dataset(str(tmp_path / "empty.zarr"), 10)

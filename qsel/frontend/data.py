@@ -18,7 +18,8 @@ in :attr:`Dataset.standardisation`.
 Files are used whole for either split: ``.npy`` (X only), ``.npz`` (``X`` and
 optional ``y``), ``.csv`` (numbers; a header column called ``y`` or ``label``
 holds the labels). :func:`stream_dataset` reads a ``.npy`` batch larger than
-memory through a memory map, one chunk of samples at a time (:class:`Chunks`). Integer-valued labels make a classification set, other
+memory through a memory map, or a Zarr store (arrays ``X`` and optional ``y``;
+the ``zarr`` extra), one chunk of samples at a time (:class:`Chunks`). Integer-valued labels make a classification set, other
 labels a regression set.
 """
 
@@ -91,6 +92,7 @@ class Chunks:
     path: str | None = None
     array: np.ndarray | None = None
     sample_shape: tuple[int, ...] = ()
+    key: str | None = None  # the array's name when ``path`` is a Zarr store
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -100,6 +102,10 @@ class Chunks:
         if self.array is not None:
             return self.array
         assert self.path is not None
+        if self.key is not None:
+            import zarr
+
+            return zarr.open_group(self.path, mode="r")[self.key]  # slices read only their chunks
         return np.load(self.path, mmap_mode="r", allow_pickle=False)
 
     def __iter__(self):
@@ -124,6 +130,8 @@ def stream_dataset(spec: str, chunk: int, split: str = "train", *, limit: int | 
     if chunk < 1:
         raise ir.QselError(f"--chunk must be at least 1 sample, got {chunk}")
     path = Path(spec)
+    if path.suffix.lower() == ".zarr":
+        return _stream_zarr(spec, chunk, split, limit)
     if path.suffix.lower() != ".npy":
         ds = load_dataset(spec, split, limit=limit)
         return dataclasses.replace(ds, chunks=Chunks(chunk, len(ds), array=ds.X))
@@ -141,6 +149,13 @@ def stream_dataset(spec: str, chunk: int, split: str = "train", *, limit: int | 
         raise ir.QselError(f"{spec}: X must be a non-empty samples x features array, got shape {X.shape}")
     m = X.shape[0] if limit is None else min(limit, X.shape[0])
     chunks = Chunks(chunk, m, path=str(path), sample_shape=tuple(X.shape[1:]))
+    return Dataset(X[:m], None, str(spec), split, "classification", _scan(spec, chunks, None), "none",
+                   None, chunks=chunks)
+
+
+def _scan(spec: str, chunks: Chunks, y: np.ndarray | None) -> str:
+    """One pass over the chunks: every value finite (else a QselError naming the row), and the same
+    ``sha256:`` fingerprint as :func:`fingerprint` of the whole batch."""
     h = hashlib.sha256()
     for start, _, part in chunks:
         bad = ~np.isfinite(part)
@@ -149,8 +164,41 @@ def stream_dataset(spec: str, chunk: int, split: str = "train", *, limit: int | 
             raise ir.QselError(f"{spec}: X has NaN/Inf at row {start + row}, feature index {tuple(col)} "
                                f"(0-based); the data must be finite")
         h.update(np.ascontiguousarray(part).tobytes())
-    return Dataset(X[:m], None, str(spec), split, "classification", f"sha256:{h.hexdigest()[:16]}", "none",
-                   None, chunks=chunks)
+    if y is not None:
+        h.update(np.ascontiguousarray(y).tobytes())
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
+def _stream_zarr(spec: str, chunk: int, split: str, limit: int | None) -> Dataset:
+    """A Zarr store (group) with an array ``X`` (samples first) and optional labels ``y`` (read whole)."""
+    try:
+        import zarr
+    except ImportError:
+        raise ir.QselError(f"{spec}: reading a Zarr store needs the zarr package (pip install 'qsel[zarr]')") from None
+    try:
+        group = zarr.open_group(spec, mode="r")
+        names = set(group.array_keys())
+    except Exception as exc:  # zarr raises several types for a missing or broken store
+        raise ir.FormatError(f"{spec}: not a readable Zarr store ({type(exc).__name__}: {exc})") from None
+    if "X" not in names:
+        raise ir.FormatError(f"{spec}: no array named 'X' (arrays: {', '.join(sorted(names)) or 'none'})")
+    X = group["X"]
+    if np.dtype(X.dtype).kind not in "fiub":
+        raise ir.FormatError(f"{spec}: X must be numeric, got dtype {X.dtype}")
+    if len(X.shape) < 2 or X.shape[0] == 0 or int(np.prod(X.shape[1:])) == 0:
+        raise ir.QselError(f"{spec}: X must be a non-empty samples x features array, got shape {X.shape}")
+    m = X.shape[0] if limit is None else min(limit, X.shape[0])
+    y = np.asarray(group["y"][:]) if "y" in names else None
+    if y is not None:
+        if y.shape[0] != X.shape[0]:
+            raise ir.QselError(f"{spec}: X has {X.shape[0]} samples but y has {y.shape[0]}")
+        if y.dtype.kind not in "fiub" or not np.all(np.isfinite(y.astype(np.float64))):
+            raise ir.QselError(f"{spec}: y must be finite numbers")
+    task, y, classes = _labels(spec, y)
+    y = None if y is None else y[:m]
+    chunks = Chunks(chunk, m, path=str(spec), sample_shape=tuple(int(d) for d in X.shape[1:]), key="X")
+    # X stays the Zarr array (shape and slices, nothing read): every reader goes through ``chunks``
+    return Dataset(X, y, str(spec), split, task, _scan(spec, chunks, y), "none", classes, chunks=chunks)
 
 
 def load_dataset(spec: str, split: str = "train", *, standardise: bool | None = None,
@@ -173,6 +221,8 @@ def load_dataset(spec: str, split: str = "train", *, standardise: bool | None = 
     elif spec in BUILTINS:
         X, y, note = _builtin(spec, split, standardise)
         name = spec
+    elif Path(spec).suffix.lower() == ".zarr" and Path(spec).exists():
+        raise ir.QselError(f"{spec}: a Zarr store is read in chunks: add --chunk N (compile)")
     elif Path(spec).is_file():
         raise ir.QselError(f"{spec}: unsupported data file type {Path(spec).suffix!r} "
                            f"(use {', '.join(FILE_SUFFIXES)})")
@@ -201,7 +251,8 @@ def check_compatible(network: Network, dataset: Dataset) -> Dataset:
             raise ir.QselError(f"{dataset.name}: the network expects inputs of shape {want} "
                                f"({int(np.prod(want))} features) but the data has {int(np.prod(have))} "
                                f"feature(s) per sample (shape {have})")
-        dataset = dataclasses.replace(dataset, X=dataset.X.reshape(dataset.X.shape[0], *want),
+        X = dataset.X.reshape(dataset.X.shape[0], *want) if isinstance(dataset.X, np.ndarray) else dataset.X
+        dataset = dataclasses.replace(dataset, X=X,
                                       chunks=None if dataset.chunks is None else dataset.chunks.reshaped(want))
     if network.task == "classification" and dataset.y is not None:
         outputs = network.layers[-1].units

@@ -24,7 +24,8 @@ def cluster_option(f):
 def chunk_option(f):
     return click.option(
         "--chunk", type=int, default=None, metavar="N",
-        help="Stream the calibration batch N samples at a time (.npy by memory map): peak memory follows N, "
+        help="Stream the calibration batch N samples at a time (.npy by memory map, or a .zarr store with X and "
+             "y): peak memory follows N, "
              "not the batch; dense layers, neuron granularity, independent schedule.")(f)
 
 
