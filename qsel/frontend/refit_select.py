@@ -43,7 +43,7 @@ from qsel import ir
 from . import lowering
 from .masks import LayerMask, Selection
 from .network import Layer, Network, Trace, unfold
-from .refit import _objective_target, _ridge
+from .refit import _objective_target, _refit_units, _ridge
 
 
 @dataclass(frozen=True)
@@ -159,18 +159,16 @@ def refit_aware(network: Network, X: np.ndarray, y: np.ndarray | None, selection
                     solves += 1
             masks[name] = LayerMask(name, mask.granularity, best_x.copy())
             report.append(RefitRound(name, tuple(errors)))
-            from .refit import _refit_units
-
             keep = best_x != 0
-            W, b, _ = _refit_units(nxt, seen.inputs[nxt.name] * _unit_scale(keep, seen.inputs[nxt.name], nxt),
-                                   T, keep, ridge)
+            W, b, _ = _refit_units(nxt, seen.inputs[nxt.name] * _unit_scale(keep, seen.inputs[nxt.name]), T, keep,
+                                   ridge)
             i = current.index(nxt.name)
             current.layers[i] = Layer(nxt.name, nxt.kind, W, b, nxt.activation, nxt.stride, nxt.padding,
                                       nxt.flatten_input)
     return Selection(masks), report
 
 
-def _unit_scale(keep: np.ndarray, inputs: np.ndarray, layer: Layer) -> np.ndarray:
+def _unit_scale(keep: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     """The layer's input masked by ``keep`` (broadcast over positions for conv inputs); the trace above was
     taken with this layer's own mask off."""
     if inputs.ndim == 4:
