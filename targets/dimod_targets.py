@@ -158,7 +158,7 @@ def read_coo_file(path: Path, labels: list[str]) -> ir.Problem:
     n = len(labels)
     h = np.zeros(n)
     rows, cols, vals = [], [], []
-    from .file_targets import read_bytes, text_of
+    from .textfiles import read_bytes, text_of
 
     lines = text_of(path, read_bytes(path), "a dimod COO text file").splitlines()
     for lineno, line in enumerate(lines, 1):

@@ -44,13 +44,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 
 from qsel import ir
 
+from . import qubo_format
 from .base import Block, Target
 from .convert import coo
 from .manifest import BlockEntry
+from .textfiles import read_bytes, text_of
 
 _RUN_QUBO = ("qbsolv -i FILE (minimises); node i is labels[i]; E_IR = scale * E_file + offset (+ cross terms); "
              "write the solution as a dimod SampleSet JSON or qiskit-style counts for `qsel compose`")
@@ -86,100 +87,13 @@ def _term(coef: float, name: str) -> str:
 
 # ------------------------------------------------------------------ qubo
 def qubo_text(problem: ir.Problem, name: str) -> str:
-    n = problem.num_vars
-    r, c, v = coo(problem)
-    lines = [f"c qsel block {name}: {n} variables (node i = labels[i] in manifest.json), {len(v)} couplers",
-             f"c minimise sum_i Q_ii x_i + sum_(i<j) Q_ij x_i x_j; the constant {problem.offset!r} is the block "
-             f"offset in manifest.json",
-             f"p qubo 0 {n} {n} {len(v)}"]
-    lines += [f"{i} {i} {_num(h)}" for i, h in enumerate(problem.linear.tolist())]
-    lines += [f"{i} {j} {_num(w)}" for i, j, w in zip(r.tolist(), c.tolist(), v.tolist())]
-    return "\n".join(lines) + "\n"
-
-
-def text_of(path: Path | str, data: bytes, what: str) -> str:
-    """``data`` as text: UTF-8 without control characters other than tab, CR and LF, else a FormatError
-    located at ``path:line:column``. dimod's C++ LP reader loops forever on a NUL byte, so LP bytes go
-    through this before it sees them."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ir.FormatError(f"{path}:{line}:{col}: not {what} (byte {exc.start} is not UTF-8)") from None
-    bad = _CONTROL.search(text)
-    if bad:
-        line = text.count("\n", 0, bad.start()) + 1
-        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        raise ir.FormatError(f"{path}:{line}:{col}: not {what} (control character {bad.group()!r})")
-    return text
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def read_bytes(path: Path | str) -> bytes:
-    """The bytes of ``path``, or a QselError naming it."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ir.QselError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ir.QselError(f"{path}: is a folder, expected a file") from None
-    except OSError as exc:
-        raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    """``.qubo`` text of an unconstrained block; :func:`qubo_format.dumps`."""
+    return qubo_format.dumps(problem, name)
 
 
 def read_qubo_file(path: Path, labels: list[str]) -> ir.Problem:
-    """Parse a qbsolv ``.qubo`` file strictly (counts, ranges, i < j, no duplicates) over ``labels``."""
-    text = text_of(path, read_bytes(path), "a qbsolv .qubo text file")
-    header = None
-    h = np.zeros(len(labels))
-    nodes: set[int] = set()
-    couplers: dict[tuple[int, int], float] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line[0] in "cC":
-            continue
-        parts = line.split()
-        if header is None:
-            if parts[0].lower() != "p" or len(parts) != 6 or parts[1] != "qubo":
-                raise ir.QselError(f"{path}:{lineno}: expected the program line 'p qubo TOPOLOGY MAXNODES NNODES "
-                                   f"NCOUPLERS', found {line.strip()!r}")
-            try:
-                header = (int(parts[3]), int(parts[4]), int(parts[5]))
-            except ValueError:
-                raise ir.QselError(f"{path}:{lineno}: the program line needs integer counts") from None
-            if header[0] != len(labels):
-                raise ir.QselError(f"{path}:{lineno}: the file has {header[0]} nodes but the manifest block has "
-                                   f"{len(labels)} variables")
-            continue
-        try:
-            if len(parts) != 3:
-                raise ValueError
-            i, j, w = int(parts[0]), int(parts[1]), float(parts[2])
-        except ValueError:
-            raise ir.QselError(f"{path}:{lineno}: expected 'i j value', found {line.strip()!r}") from None
-        if not (0 <= i < header[0] and 0 <= j < header[0]):
-            raise ir.QselError(f"{path}:{lineno}: node out of range 0..{header[0] - 1}")
-        if i == j:
-            if i in nodes:
-                raise ir.QselError(f"{path}:{lineno}: node {i} is listed twice")
-            nodes.add(i)
-            h[i] = w
-        else:
-            if i > j:
-                raise ir.QselError(f"{path}:{lineno}: a coupler needs i < j, found {i} {j}")
-            if (i, j) in couplers:
-                raise ir.QselError(f"{path}:{lineno}: coupler {i} {j} is listed twice")
-            couplers[(i, j)] = w
-    if header is None:
-        raise ir.QselError(f"{path}: no 'p qubo ...' program line")
-    if len(nodes) != header[1] or len(couplers) != header[2]:
-        raise ir.QselError(f"{path}: the program line announces {header[1]} nodes and {header[2]} couplers, "
-                           f"the file has {len(nodes)} and {len(couplers)}")
-    keys = list(couplers)
-    return ir.Problem(ir.Variables.from_labels(labels), h, 0.0, sparse=ir.Couplings.from_arrays(
-        [k[0] for k in keys], [k[1] for k in keys], list(couplers.values())))
+    """A ``.qubo`` block file over ``labels`` (node i = labels[i]); :func:`qubo_format.load`."""
+    return qubo_format.load(path, labels)
 
 
 @dataclass(frozen=True)
