@@ -251,8 +251,12 @@ def cli_loads_or_refuses(reader: str, args: list[str], source: str) -> int:
     if result.exit_code == 0:
         Tally.add(reader, "loaded")
         return 0
-    ok = (result.exit_code == 2 and err.startswith("qsel: error: ") and source in err.split("\n", 1)[0]
-          and "Traceback" not in err and err.count("qsel: error:") == 1)
+    # warnings ("qsel: warning: ...") may come first; then the one error line, maybe with the offending line
+    # and a caret, or a list of verifier findings below it
+    lines = err.split("\n")
+    at = next((k for k, line in enumerate(lines) if line.startswith("qsel: error: ")), None)
+    ok = (result.exit_code == 2 and at is not None and source in lines[at] and "Traceback" not in err
+          and err.count("qsel: error:") == 1 and all(line.startswith("qsel: ") for line in lines[:at]))
     if not ok:
         Tally.add(reader, "other")
         import traceback

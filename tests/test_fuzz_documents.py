@@ -170,3 +170,16 @@ def test_onnx_metadata_that_is_not_utf8_is_ignored_like_bad_json(work):
     path.write_bytes(seed[:at] + b"\xff" + seed[at + 1:])
     network = loads_or_refuses("found", lambda: load_model(path), str(path))
     assert not isinstance(network, Exception) and [layer.name for layer in network.layers] == ["fc1", "fc2"]
+
+
+def test_onnx_tensor_of_undefined_type_is_refused(work):
+    """Found by the fuzz: an initializer whose element type is UNDEFINED raised TypeError inside onnx."""
+    onnx = pytest.importorskip("onnx")
+    from qsel.frontend.models import load_model
+
+    model = onnx.load(str(SEEDS / "p.onnx"))
+    model.graph.initializer[0].data_type = 0
+    path = work / "undefined.onnx"
+    path.write_bytes(model.SerializeToString())
+    err = loads_or_refuses("found", lambda: load_model(path), str(path))
+    assert "is damaged" in str(err)

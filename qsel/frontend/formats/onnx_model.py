@@ -80,13 +80,22 @@ class _Pending:
                      self.flatten_input)
 
 
+def _tensor(t, path: str) -> np.ndarray:
+    """An ONNX tensor as an array; a damaged one (undefined element type, bytes that do not fill its dims:
+    TypeError or ValueError from onnx) is a FormatError naming the file and the tensor."""
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as exc:  # noqa: BLE001 - onnx raises TypeError, ValueError, KeyError ...
+        raise ir.FormatError(f"{path}: tensor {t.name!r} is damaged ({type(exc).__name__}: {exc})") from None
+
+
 class _Reader:
     def __init__(self, path: str, model) -> None:
-        from onnx import numpy_helper
-
         self.path = path
         self.graph = model.graph
-        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: _tensor(t, path) for t in self.graph.initializer}
         self.layers: list[_Pending] = []
         self.used: set[str] = set()
         self.flatten_next = False
@@ -246,7 +255,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
     graph = model.graph
     for node in graph.node:
         if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
-            r.consts[node.output[0]] = onnx.numpy_helper.to_array(node.attribute[0].t)
+            r.consts[node.output[0]] = _tensor(node.attribute[0].t, str(path))
     inputs = [v for v in graph.input if v.name not in r.consts]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise ir.QselError(f"{path}: qsel reads graphs with one data input and one output, found "
