@@ -183,3 +183,23 @@ def test_onnx_tensor_of_undefined_type_is_refused(work):
     path.write_bytes(model.SerializeToString())
     err = loads_or_refuses("found", lambda: load_model(path), str(path))
     assert "is damaged" in str(err)
+
+
+@pytest.mark.parametrize("location", ["../../../etc/hostname", "/etc/hostname"])
+def test_onnx_external_data_outside_the_model_folder_is_refused(work, location):
+    """An ONNX tensor stored as external data names a file to read; one outside the model's folder is refused
+    (onnx checks this itself on load) before any byte of it is read."""
+    onnx = pytest.importorskip("onnx")
+    from qsel.frontend.models import load_model
+
+    model = onnx.load(str(SEEDS / "p.onnx"))
+    t = model.graph.initializer[1]
+    t.ClearField("raw_data")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "24")):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    path = work / "external.onnx"
+    path.write_bytes(model.SerializeToString())
+    err = loads_or_refuses("found", lambda: load_model(path), str(path))
+    assert isinstance(err, Exception) and ("outside the directory" in str(err) or "absolute path" in str(err))
