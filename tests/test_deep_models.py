@@ -107,3 +107,25 @@ def test_small_cnn_per_layer_objective_equals_ir_energy(tmp_path):
     save_model(net, model)
     _select_and_eval(model, tmp_path, ["--keep", "0.5", "--granularity", "channel", "--objective", "reconstruct",
                                        "-s", "tabu", "--num-reads", "5"], baselines="random")
+
+
+@pytest.mark.parametrize("granularity", ["neuron", "edge"])
+def test_scaled_objective_energy_equals_the_measured_error(granularity):
+    # scaled: T = c * dense logits for the layer feeding the output; the IR energy is the measured error
+    from strategies import scale_of
+
+    from qsel.frontend.compile import CompileOptions, compile_network
+    from qsel.frontend.masks import Selection
+    from qsel.frontend.objective import measure
+
+    rng = np.random.default_rng(7)
+    net = init_network([5, 9, 7, 4], seed=7)
+    X = rng.normal(size=(40, 5))
+    p = compile_network(net, X, None, CompileOptions(objective="scaled", granularity=granularity, keep=0.5))
+    kinds = {k: v["objective"] for k, v in p.metadata["layers"].items()}
+    assert kinds["fc2" if granularity == "neuron" else "fc3"] == "scaled"
+    assert p.metadata["layers"]["fc1"]["objective"] == "reconstruct"
+    for _ in range(5):
+        x = rng.integers(0, 2, p.num_vars).astype(np.float64)
+        got = sum(measure(net, X, None, Selection.from_assignment(p, x), p.metadata).values())
+        assert got == pytest.approx(p.energy(x), rel=0, abs=1e-9 * scale_of(p))
