@@ -148,6 +148,7 @@ def test_baseline_command_writes_a_selection_with_per_layer_energy(trained_like,
     assert d["energy_per_layer"]["fc1"] == pytest.approx(d["energy"], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_select_table_has_lasso_obs_and_refit_rows(trained_like, tmp_path):
     out = tmp_path / "sel"
     r = CliRunner().invoke(main, ["select", str(trained_like), "--data", "digits", "--samples", "200",

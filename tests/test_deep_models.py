@@ -101,6 +101,7 @@ def test_cnn_selects_channels_in_each_conv_layer(tmp_path):
     assert max(r["accuracy"] for r in refit_rows) > summary["dense"]["accuracy"] - 0.1
 
 
+@pytest.mark.slow
 def test_small_cnn_per_layer_objective_equals_ir_energy(tmp_path):
     net = init_cnn((1, 8, 8), [4, 6], 10, seed=3, strides=[1, 2])
     model = tmp_path / "c.npz"

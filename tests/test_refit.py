@@ -106,6 +106,7 @@ def test_edge_refit_solves_each_row_over_its_kept_inputs():
     assert all(d.error_after <= d.error_before * (1 + 1e-12) for d in done)
 
 
+@pytest.mark.slow
 def test_apply_refit_writes_the_refit_pruned_model(tmp_path):
     net_path = tmp_path / "net.npz"
     save_model(init_network([64, 20, 10], seed=0), net_path)
@@ -162,6 +163,7 @@ def test_refit_aware_selection_never_raises_the_refit_error(seed):
     assert after[0].error_after <= before[0].error_after * (1 + 1e-12)
 
 
+@pytest.mark.slow
 def test_select_refit_writes_the_refit_aware_result(tmp_path):
     net_path = tmp_path / "net.npz"
     save_model(init_network([64, 16, 10], seed=2), net_path)
