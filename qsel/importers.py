@@ -214,15 +214,9 @@ def read_lp(path: Path, data: bytes, dense_threshold: float = DENSE_THRESHOLD) -
     """
     import dimod
 
-    from qsel.targets.textfiles import text_of
+    from qsel.targets.lp_format import load_cqm
 
-    try:
-        cqm = dimod.lp.loads(text_of(path, data, "an LP text file"))
-    except ir.QselError:
-        raise
-    except Exception as exc:  # the C++ reader raises ValueError("... illegal file format") and others
-        raise ir.QselError(f"{path}: not a readable LP file ({exc}); note that quadratic objective terms must be "
-                           f"written as [ ... ]/2 and constraint names must be unique") from None
+    cqm = load_cqm(path, data)
     order = list(cqm.variables)
     labels, renamed = label_strings(order)
     pos = {v: i for i, v in enumerate(order)}

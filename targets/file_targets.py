@@ -39,7 +39,6 @@ manifest records the names (``extra["names"]``); constraint names likewise
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -47,43 +46,17 @@ from typing import ClassVar
 
 from qsel import ir
 
-from . import qubo_format
+from . import lp_format, qubo_format
 from .base import Block, Target
 from .convert import coo
 from .manifest import BlockEntry
-from .textfiles import read_bytes, text_of
+from .lp_format import lp_names, lp_text
+from .textfiles import read_bytes
 
 _RUN_QUBO = ("qbsolv -i FILE (minimises); node i is labels[i]; E_IR = scale * E_file + offset (+ cross terms); "
              "write the solution as a dimod SampleSet JSON or qiskit-style counts for `qsel compose`")
 _RUN_LP = ("any MIQP solver, e.g. `cplex -c 'read FILE' optimize`, `gurobi_cl FILE`, HiGHS, or dimod.lp.load(FILE); "
            "variable names in extra.names map to labels; E_IR = scale * objective + offset (+ cross terms)")
-
-_LP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,254}\Z")
-_LP_KEYWORDS = {
-    "minimize", "minimise", "minimum", "min", "maximize", "maximise", "maximum", "max", "subject", "to", "st",
-    "such", "that", "bound", "bounds", "binary", "binaries", "bin", "general", "generals", "gen", "integer",
-    "integers", "semi", "semis", "semi-continuous", "sos", "end", "free", "inf", "infinity", "obj",
-}
-
-
-def lp_safe(name: str) -> bool:
-    return bool(_LP_NAME.match(name)) and name[0] not in "eE" and name.lower() not in _LP_KEYWORDS
-
-
-def lp_names(labels: list[str], prefix: str) -> list[str]:
-    """The labels themselves when all are LP-safe (and distinct ignoring case), else prefix0 .. prefix{n-1}."""
-    if all(lp_safe(lab) for lab in labels) and len({lab.lower() for lab in labels}) == len(labels):
-        return list(labels)
-    return [f"{prefix}{i}" for i in range(len(labels))]
-
-
-def _num(v: float) -> str:
-    return repr(float(v))
-
-
-def _term(coef: float, name: str) -> str:
-    return f"{'-' if coef < 0 else '+'} {_num(abs(coef))} {name}"
-
 
 # ------------------------------------------------------------------ qubo
 def qubo_text(problem: ir.Problem, name: str) -> str:
@@ -114,47 +87,11 @@ class QuboTarget(Target):
 
 
 # ------------------------------------------------------------------ lp
-def lp_text(problem: ir.Problem, name: str, names: list[str], con_names: list[str]) -> str:
-    r, c, v = coo(problem)
-    out = [f"\\ qsel block {name}: {problem.num_vars} binary variables, {len(v)} couplings, "
-           f"{len(problem.constraints)} constraints",
-           "\\ variable names map to IR labels through manifest.json (extra.names)",
-           "Minimize", " obj:"]
-    terms = [f"  {_term(w, names[i])}" for i, w in enumerate(problem.linear.tolist()) if w != 0]
-    if len(v):
-        terms.append("  + [")
-        terms += [f"  {'-' if w < 0 else '+'} {_num(2.0 * abs(w))} {names[i]} * {names[j]}"
-                  for i, j, w in zip(r.tolist(), c.tolist(), v.tolist())]
-        terms.append("  ] / 2")
-    if problem.offset != 0:
-        terms.append(f"  {'-' if problem.offset < 0 else '+'} {_num(abs(problem.offset))}")
-    if not terms:
-        terms.append(f"  + 0 {names[0]}")
-    out += terms
-    out.append("Subject To")
-    for con, cname in zip(problem.constraints, con_names):
-        lhs = " ".join(_term(w, names[i]) for i, w in zip(con.indices.tolist(), con.coeffs.tolist()))
-        sense = "=" if con.sense is ir.Sense.EQ else con.sense.value
-        out.append(f" {cname}: {lhs or '0 ' + names[0]} {sense} {_num(con.rhs)}")
-    out.append("Binaries")
-    for k in range(0, len(names), 10):
-        out.append(" " + " ".join(names[k:k + 10]))
-    out.append("End")
-    return "\n".join(out) + "\n"
-
-
 def read_lp_file(path: Path, labels: list[str], names: list[str] | None = None) -> ir.Problem:
     """Read an LP file back with dimod's LP reader (a real one) into an IR problem over ``labels``."""
-    import dimod
-
     from .dimod_targets import problem_from_cqm
 
-    text = text_of(path, read_bytes(path), "an LP text file")
-    try:
-        cqm = dimod.lp.loads(text)
-    except Exception as exc:
-        raise ir.QselError(f"{path}: not a readable LP file ({exc})") from None
-    return problem_from_cqm(cqm, labels, str(path), names)
+    return problem_from_cqm(lp_format.load_cqm(path, read_bytes(path)), labels, str(path), names)
 
 
 @dataclass(frozen=True)
