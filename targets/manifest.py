@@ -430,6 +430,8 @@ def _block_entry(b: Any, k: int, where: str) -> BlockEntry:
     for key in ("name", "file", "format"):
         if not isinstance(b.get(key), str) or not b[key]:
             raise ir.QselError(f"{head}: {key!r} must be a non-empty string")
+    if not b["file"].isprintable():  # a NUL byte made path resolution raise ValueError (found by the fuzz)
+        raise ir.QselError(f"{head}: 'file' {b['file']!r} has control or non-printable characters")
     labels = b.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise ir.QselError(f"{head}: 'labels' must be a list of variable labels (strings)")

@@ -203,3 +203,13 @@ def test_onnx_external_data_outside_the_model_folder_is_refused(work, location):
     path.write_bytes(model.SerializeToString())
     err = loads_or_refuses("found", lambda: load_model(path), str(path))
     assert isinstance(err, Exception) and ("outside the directory" in str(err) or "absolute path" in str(err))
+
+
+@pytest.mark.parametrize("name", ["b0\x00.bqm", "b0\n.bqm", "\u202e\x00"])
+def test_manifest_file_name_with_control_characters_is_refused(work, name):
+    """Found by the long fuzz run: a NUL byte in a block's file name raised ValueError in path resolution."""
+    doc = json.loads(json.dumps(MANIFEST))
+    doc["blocks"][0]["file"] = name
+    path = work / "emit" / "nul-manifest.json"
+    path.write_text(json.dumps(doc))
+    assert _compose(work, path, _samples(work), "found") == 2
