@@ -16,11 +16,13 @@ With ``--big``: the 32-layer x 11,008-unit model (31 GiB of dense couplings in f
 machine holds), lowered, partitioned to <= 177-variable blocks and solved layer by layer on the workers
 (:mod:`qsel.scaleout.layers`: couplings never leave the worker that made them) with ``--big-memory``
 per worker; it prints the blocks, energy, feasibility, per-layer times, each worker's peak RSS against
-its limit and the driver's peak RSS. The calibration batch is ``--big-samples`` samples (1,024 keeps
-the run near a quarter of an hour on 2 cores).
+its limit and the driver's peak RSS. The calibration batch is ``--big-samples`` samples (1,024: the
+lowering is then a small part of a layer's 2.7 CPU-minutes; partition and the iterate sweep dominate).
 
     python bench/scale.py                 # speedup, RSS, streamed calibration (about 2 minutes)
-    python bench/scale.py --big           # the 32 x 11,008 model as well (many minutes)
+    python bench/scale.py --skip-stream   # the speedup alone (one process: about 10 s of block solves)
+    python bench/scale.py --skip-speedup --skip-stream --big   # the 32 x 11,008 model (about 45 minutes
+                                          # on 2 idle cores: 2.7 CPU-minutes per layer measured)
 """
 
 from __future__ import annotations
@@ -249,8 +251,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--units", type=int, default=2048)
     ap.add_argument("--samples", type=int, default=1024)
-    ap.add_argument("--sweeps", type=int, default=1000, help="SA sweeps per read in the block solves")
-    ap.add_argument("--reads", type=int, default=8)
+    ap.add_argument("--sweeps", type=int, default=10000, help="SA sweeps per read in the block solves")
+    ap.add_argument("--reads", type=int, default=16)
     ap.add_argument("--stream-units", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=4096)
     ap.add_argument("--skip-speedup", action="store_true")
