@@ -1,6 +1,6 @@
 """IR file helpers for the driver: load/save with progress bars, '-' for stdout.
 
-Commands check an output with :func:`qsel.outputs.check_file` before their work; :func:`save` writes
+Commands check an output with :func:`qsel.ir.outputs.check_file` before their work; :func:`save` writes
 atomically (:func:`qsel.ir.save`) and turns a late OSError into a one-line error naming the path.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from qsel import ir
-from qsel.outputs import writing
+from qsel.ir.outputs import writing
 from qsel.progress import bar
 
 _BIG_TEXT = 50_000_000  # bytes; below this a text file reads in well under a few seconds

@@ -8,7 +8,7 @@
      "fingerprints": {"model": "sha256:...", "ir": "sha256:..."},
      ...any further fields a solver adds (timings, energy distribution)}
 
-``fingerprints`` (:mod:`qsel.fingerprints`): ``model`` is the fingerprint of
+``fingerprints`` (:mod:`qsel.ir.fingerprints`): ``model`` is the fingerprint of
 the network's weights the IR was compiled from (None for an IR not compiled by
 qsel, or compiled before fingerprints existed), ``ir`` that of the IR whose
 assignment this is (None for a result composed without ``--ir``). ``apply``,
@@ -60,7 +60,7 @@ class Result:
 
         ``energy`` overrides the IR energy (a float, or None for unknown: a term-free skeleton problem, whose
         metadata says ``skeleton``: then no IR fingerprint is recorded)."""
-        from qsel.fingerprints import result_fingerprints
+        from qsel.ir.fingerprints import result_fingerprints
 
         x = np.asarray(x, dtype=np.float64)
         meta = {k: problem.metadata[k] for k in ("source", "calibration", "objective", "layers")

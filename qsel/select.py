@@ -26,7 +26,7 @@ from qsel import ir
 from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks
 from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
 from qsel.frontend.data import Dataset
-from qsel.frontend.evaluate import scores_metrics
+from qsel.frontend.metrics import scores_metrics
 from qsel.frontend.network import Network
 from qsel.frontend.objective import layer_energies, measure
 from qsel.result import Result
@@ -277,7 +277,7 @@ def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig
         _apply(refit_net, result, outdir, model_path, name="pruned_refit")
         timings["refit"] = time.perf_counter() - t
     t = time.perf_counter()
-    ran = baselines_on_cluster([m for m in config.baselines if m != "exact" or exact_possible(problem)],
+    ran = baselines_on_cluster(run_baseline, [m for m in config.baselines if m != "exact" or exact_possible(problem)],
                                network, calib, config, problem, metadata)  # {} without --cluster
     for method in config.baselines:
         if method == "exact" and not exact_possible(problem):

@@ -50,7 +50,7 @@ objective section and ``End``), not any text that parses as an empty problem.
 A block file that is missing is noted and composing goes on without it; one
 that is there but unreadable is an error. With ``--ir``, the model and
 calibration fingerprints the IR records must be the ones the manifest records
-(:func:`qsel.fingerprints.check_source`), unless ``force``.
+(:func:`qsel.ir.fingerprints.check_source`), unless ``force``.
 """
 
 from __future__ import annotations
@@ -489,7 +489,7 @@ def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.P
             raise ir.QselError(f"{where}: cross-terms file {cross.name!r} is {cross.stat().st_size} bytes, more "
                                f"than {manifest.cross_terms} couplings take ({cap} bytes); not read")
     if problem is not None:
-        from qsel.fingerprints import check_source
+        from qsel.ir.fingerprints import check_source
 
         check_source(manifest.compile, problem.metadata, recorded_where=where,
                      given_where=ir_path or "the IR", force=force, warn=warn)

@@ -4,7 +4,7 @@
 the one given) with :class:`qsel.passes.PassManager` and writes the target's
 block files (and ``cross_terms.npz``, the couplings between blocks) plus
 ``manifest.json`` (last) into a staging folder beside ``outdir``, which then
-replaces ``outdir`` as a whole (:func:`qsel.outputs.replace_folder`: locked
+replaces ``outdir`` as a whole (:func:`qsel.ir.outputs.replace_folder`: locked
 against concurrent runs, swapped in atomically). On any error the staging
 folder is removed: an earlier emit into the same folder stays intact, a new
 folder is not created, and no file of an earlier emit survives a later one.
@@ -49,7 +49,7 @@ def run_pipeline(problem: ir.Problem, pipeline: str, *, callbacks=()) -> tuple[i
 def emit(problem: ir.Problem, target: Target, outdir: str | os.PathLike, *, pipeline: str | None = None,
          callbacks=()) -> Emitted:
     """Compile ``problem`` for ``target``; ``outdir`` becomes the block files plus manifest.json."""
-    from qsel.outputs import replace_folder
+    from qsel.ir.outputs import replace_folder
 
     with replace_folder(outdir, marker=MANIFEST, what="qsel emit") as staging:
         out = write_files(problem, target, staging, pipeline=pipeline, callbacks=callbacks)

@@ -71,7 +71,7 @@ def test_warm_composite_starts_from_the_recorded_state_and_is_never_worse():
     rng = np.random.default_rng(3)
     A = rng.normal(size=(60, 12)) @ rng.normal(size=(12, 12))
     d = layer(A, rng.normal(size=(2, 12)), "int{bits=2}")
-    problem = D.compile_discrete(D_network(), [d], "independent", warm_start="gptq")
+    problem = D.compile_discrete(D_network(), [d], "independent", initial_state=B.initial_state([d], "gptq"))
     x0 = initial_state(problem)
     np.testing.assert_array_equal(x0, D.encode(d, B.gptq(d)))
     sub = ir.restrict(problem.replace(partitions=()), problem.partitions[0].indices)

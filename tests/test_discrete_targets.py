@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from qsel import ir
 from qsel.cli import main
 from qsel.frontend import discrete as D
+from qsel.frontend import discrete_baselines as B
 from qsel.frontend.init import init_network
 from qsel.result import Result
 from qsel.solving import solve_to_result
@@ -26,7 +27,7 @@ def problem_and_data():
     X = rng.normal(size=(50, 2))
     net = init_network([2, 3, 2], "tanh", seed=5, bias_init="uniform")
     data = D.prepare(net, X, None, "quantize", D.parse_grid("int{bits=2}", None, "binary"), None, None)
-    return net, X, data, D.compile_discrete(net, data, "independent", warm_start="gptq")
+    return net, X, data, D.compile_discrete(net, data, "independent", initial_state=B.initial_state(data, "gptq"))
 
 
 def exact_energy(problem: ir.Problem) -> float:

@@ -117,7 +117,7 @@ def test_a_good_keep_list_still_applies(models, tmp_path):
 # ------------------------------------------------------------------ fingerprints (apply, eval, compose)
 def test_results_record_model_and_ir_fingerprints(models):
     from qsel import files
-    from qsel.fingerprints import ir_fingerprint, model_fingerprint
+    from qsel.ir.fingerprints import ir_fingerprint, model_fingerprint
     from qsel.frontend.models import load_model
 
     d = json.loads(models["result"].read_text())

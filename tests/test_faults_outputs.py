@@ -34,7 +34,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qsel import ir, outputs
+from qsel import ir
+from qsel.ir import outputs
 from qsel.cli import main
 from qsel.frontend.init import init_network
 from qsel.frontend.models import save_model

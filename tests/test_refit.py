@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from qsel import ir
 from qsel.cli import main
-from qsel.frontend.compile import CompileOptions, compile_network, targets
+from qsel.frontend.compile import CompileOptions, compile_network
+from qsel.frontend.objective import targets
 from qsel.frontend.init import init_cnn, init_network
 from qsel.frontend.models import load_model, save_model
 from qsel.frontend.network import Trace, unfold

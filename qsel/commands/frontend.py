@@ -12,7 +12,7 @@ import numpy as np
 from qsel import ir
 from qsel.cli_base import main
 from qsel.scaleout.cli import chunk_option, cluster_option
-from qsel.outputs import check_file, writing
+from qsel.ir.outputs import check_file, writing
 
 _GRANULARITIES = ("neuron", "channel", "edge")
 
@@ -268,7 +268,7 @@ def _discrete_baseline(model, data, split, samples, objective, layers, schedule,
               help="--refit: ridge lambda relative to the mean diagonal of the input Gram matrix.")
 def apply(model, result_path, output, trust_pickle, force, refit, ridge):
     """Remove the units a result drops from MODEL, for real (smaller weight matrices)."""
-    from qsel.fingerprints import check_model
+    from qsel.ir.fingerprints import check_model
     from qsel.frontend.models import load_model, model_format, save_model
     from qsel.frontend.prune import apply_selection
     from qsel.result import Result

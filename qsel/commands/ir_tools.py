@@ -8,7 +8,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
-from qsel.outputs import check_file, writing
+from qsel.ir.outputs import check_file, writing
 
 
 @main.command()

@@ -60,7 +60,7 @@ def select_cmd(model, data, split, samples, objective, granularity, layers, keep
     from qsel.frontend.compile import CompileOptions
     from qsel.frontend.data import check_compatible, load_dataset
     from qsel.frontend.models import load_model
-    from qsel.outputs import replace_folder
+    from qsel.ir.outputs import replace_folder
     from qsel.passes import build
     from qsel.select import BASELINES, SelectConfig, select
     from qsel.targets.base import from_spec

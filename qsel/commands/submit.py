@@ -44,7 +44,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
-from qsel.outputs import check_file, writing
+from qsel.ir.outputs import check_file, writing
 
 DESTINATIONS = ("dwave", "dwave-hybrid", "ibm")
 DEVICES = {"dwave": "dwave-qpu", "dwave-hybrid": "leap-hybrid", "ibm": "ibm-runtime"}

@@ -12,7 +12,7 @@ import click
 from qsel import ir
 from qsel.cli_base import main
 from qsel.scaleout.cli import cluster_option
-from qsel.outputs import check_file, writing
+from qsel.ir.outputs import check_file, writing
 
 
 def _check_json_output(output: str) -> None:
@@ -38,7 +38,7 @@ def _bar(description: str, total: int):
 def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, timing: bool) -> None:
     """Compile IN for a target: one file per subproblem plus manifest.json in OUTDIR."""
     from qsel import files
-    from qsel.outputs import replace_folder
+    from qsel.ir.outputs import replace_folder
     from qsel.passes import build
     from qsel.targets.base import from_spec
     from qsel.targets.emit import MANIFEST, write_files

@@ -35,6 +35,7 @@ from qsel import ir
 
 from . import lowering
 from .network import Network, Trace
+from .objective import targets
 
 Objective = Literal["reconstruct", "fit", "auto", "quantize", "train", "scaled"]
 GranularityName = Literal["neuron", "channel", "edge"]
@@ -114,22 +115,6 @@ def check_layers(network: Network, options: CompileOptions) -> list[str]:
     return sorted(names, key=order.index)
 
 
-def targets(y: np.ndarray | None, network: Network, m: int) -> np.ndarray:
-    """The task target Y at the output: one-hot labels (classification) or y itself (regression)."""
-    if y is None:
-        raise ir.QselError("--objective fit needs labels (y) in the calibration data")
-    k = network.layers[-1].units
-    if network.task == "classification":
-        yi = np.asarray(y).astype(np.int64)
-        if yi.min() < 0 or yi.max() >= k:
-            raise ir.QselError(f"labels range over [{yi.min()}, {yi.max()}] but the network has {k} outputs")
-        return np.eye(k)[yi]
-    Y = np.asarray(y, dtype=np.float64).reshape(m, -1)
-    if Y.shape[1] != k:
-        raise ir.QselError(f"regression targets have {Y.shape[1]} columns but the network has {k} outputs")
-    return Y
-
-
 @dataclass
 class _LayerPlan:
     name: str
@@ -189,7 +174,7 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
 def problem_metadata(network: Network, options: CompileOptions, objective: str, plans: list["_LayerPlan"],
                      metadata: dict | None) -> dict:
     """The compiled IR's metadata: source (with the model fingerprint), objective, per-layer info."""
-    from qsel.fingerprints import model_fingerprint
+    from qsel.ir.fingerprints import model_fingerprint
 
     meta = dict(metadata or {})
     meta["source"] = {**(meta.get("source") or {}), "fingerprint": model_fingerprint(network)}
@@ -320,7 +305,7 @@ def _edge_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np.
 def _discrete(network: Network, X: np.ndarray, y: np.ndarray | None, options: CompileOptions,
               solver: Callable | None, metadata: dict | None) -> ir.Problem:
     """Discrete weights (:mod:`qsel.frontend.discrete`); a sequential ``solver`` maps LayerData to level indices."""
-    from . import discrete
+    from . import discrete, discrete_baselines
 
     if options.keep is not None or options.keep_count is not None or options.sparsity_penalty:
         raise ir.QselError("--keep/--keep-count/--sparsity-penalty select units; they do not apply to "
@@ -328,7 +313,8 @@ def _discrete(network: Network, X: np.ndarray, y: np.ndarray | None, options: Co
     grid = discrete.parse_grid(options.weights, options.levels, options.encoding)
     data = discrete.prepare(network, X, y, options.objective, grid, options.layers, options.target_scale,
                             schedule=options.schedule, solver=solver)
-    return discrete.compile_discrete(network, data, options.schedule, metadata, warm_start=options.warm_start)
+    start = None if options.warm_start is None else discrete_baselines.initial_state(data, options.warm_start)
+    return discrete.compile_discrete(network, data, options.schedule, metadata, initial_state=start)
 
 
 def chosen_assignment(problem: ir.Problem) -> np.ndarray:

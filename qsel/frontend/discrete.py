@@ -378,7 +378,7 @@ def prepare(network: Network, X: np.ndarray, y: np.ndarray | None, kind: str, gr
             solver=None) -> list[LayerData]:
     """The per-layer data in network order. ``sequential``: layer l's inputs come from the network whose
     earlier layers already carry the weights ``solver(data)`` (level indices, k x n) chose."""
-    from .compile import targets
+    from .objective import targets
 
     if kind not in KINDS:
         raise ir.QselError(f"unknown discrete objective {kind!r} (expected one of: {', '.join(KINDS)})")
@@ -407,17 +407,17 @@ def prepare(network: Network, X: np.ndarray, y: np.ndarray | None, kind: str, gr
 
 
 def compile_discrete(network: Network, data: list[LayerData], schedule: str, metadata: dict | None = None, *,
-                     warm_start: str | None = None) -> ir.Problem:
+                     initial_state: dict | None = None) -> ir.Problem:
     """The IR of every layer's problem (block-diagonal union) with the compile record in metadata.
 
-    ``warm_start`` (a :mod:`discrete_baselines` method) records that baseline's code as
+    ``initial_state`` (a baseline's code, :func:`discrete_baselines.initial_state`) is recorded as
     ``metadata["initial_state"]`` (labels set to 1) for the ``warm(SOLVER)`` composite."""
     parts, infos = [], {}
     for d in data:
         problem, info = layer_problem(d)
         parts.append(problem)
         infos[d.name] = info
-    from qsel.fingerprints import model_fingerprint
+    from qsel.ir.fingerprints import model_fingerprint
 
     meta = dict(metadata or {})
     meta["source"] = {**(meta.get("source") or {}), "fingerprint": model_fingerprint(network)}
@@ -429,20 +429,9 @@ def compile_discrete(network: Network, data: list[LayerData], schedule: str, met
                  "its target, summed over output units and layers",
     }
     meta["layers"] = infos
-    if warm_start is not None:
-        meta["initial_state"] = initial_state(data, warm_start)
+    if initial_state is not None:
+        meta["initial_state"] = initial_state
     return ir.Problem.concat(parts, metadata=meta)
-
-
-def initial_state(data: list[LayerData], method: str) -> dict:
-    """``{"method", "ones"}``: the labels a baseline's code sets to 1 (the IR's recorded initial state)."""
-    from .discrete_baselines import levels
-
-    ones: list[str] = []
-    for d in data:
-        x = encode(d, levels(d, method))
-        ones.extend(labels_of(d.name, *d.shape, d.grid)[x == 1].tolist())
-    return {"method": method, "ones": ones}
 
 
 def measure(network: Network, X: np.ndarray, y: np.ndarray | None, weights: dict[str, np.ndarray],
@@ -454,7 +443,7 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, weights: dict
     c Y / Y (train):  objective_l = 1/m ||Z_l - T_l||^2. (With ``sequential`` this equals the IR energy when
     the earlier layers carry the weights chosen while compiling, ``layers[l]["chosen"]``, as for unit
     selection.)"""
-    from .compile import targets
+    from .objective import targets
 
     schedule = compile_meta["objective"].get("schedule", "independent")
     infos = compile_meta["layers"]

@@ -42,7 +42,7 @@ def solver_levels(spec: str, *, num_reads: int = 10, seed: int | None = 0, warm_
         problem, info = discrete.layer_problem(data)
         meta = {"layers": {data.name: info}, "objective": {"kind": data.kind}}
         if warm_start is not None:
-            meta["initial_state"] = discrete.initial_state([data], warm_start)
+            meta["initial_state"] = discrete_baselines.initial_state([data], warm_start)
         run = solve_to_result(problem.with_metadata(**meta), solver, num_reads=num_reads, seed=seed)
         W = discrete.decode(info, data.name, run.result.assignment, spec)
         return data.grid.nearest(W, data.scales)
@@ -80,7 +80,7 @@ def discrete_network(network: Network, compile_meta: dict, assignment: dict[str,
 def evaluate(network: Network, dataset, batch, result, where: str) -> dict:
     """Accuracy/loss of the network with the result's discrete weights, and the objective measured on the
     calibration batch (``batch``) next to the IR energy the result recorded."""
-    from .evaluate import scores_metrics
+    from .metrics import scores_metrics
 
     net = discrete_network(network, result.compile, result.assignment, where)
     weights = {name: net.layer(name).weight for name in result.compile["layers"]}

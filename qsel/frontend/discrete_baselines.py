@@ -33,6 +33,7 @@ import numpy as np
 
 from qsel import ir
 
+from . import discrete
 from .discrete import LayerData
 
 METHODS = ("nearest", "gptq", "sign", "exact")
@@ -100,3 +101,12 @@ def levels(data: LayerData, method: str) -> np.ndarray:
     if method not in METHODS:
         raise ir.QselError(f"unknown discrete baseline {method!r} (expected one of: {', '.join(METHODS)})")
     return {"nearest": nearest, "gptq": gptq, "sign": sign, "exact": exact}[method](data)
+
+
+def initial_state(data: list[LayerData], method: str) -> dict:
+    """``{"method", "ones"}``: the labels a baseline's code sets to 1 (the IR's recorded initial state)."""
+    ones: list[str] = []
+    for d in data:
+        x = discrete.encode(d, levels(d, method))
+        ones.extend(discrete.labels_of(d.name, *d.shape, d.grid)[x == 1].tolist())
+    return {"method": method, "ones": ones}

@@ -4,7 +4,7 @@ The objective is measured on the calibration batch the compiler used — the
 one the result file's ``compile.calibration`` names (dataset, split, sample
 limit) — and its fingerprint is checked, so the number is directly
 comparable with the IR energy of the same masks. The result's model
-fingerprint (:mod:`qsel.fingerprints`) must be MODEL's, unless ``force``.
+fingerprint (:mod:`qsel.ir.fingerprints`) must be MODEL's, unless ``force``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ from typing import Callable
 
 from qsel import ir
 
-from . import metrics
+from .metrics import scores_metrics
 from .network import Network
-
-
-def scores_metrics(network: Network, dataset, **masks) -> dict:
-    """accuracy (classifiers) and loss (cross-entropy or squared error) of the network, optionally masked."""
-    return {"accuracy": metrics.accuracy(network, dataset, **masks), "loss": metrics.loss(network, dataset, **masks)}
 
 
 def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_pickle: bool = False,
              force: bool = False, warn: Callable[[str], None] = lambda message: None) -> dict:
-    from qsel.fingerprints import check_model
+    from qsel.ir.fingerprints import check_model
     from qsel.result import Result
 
     from .data import check_compatible, load_dataset

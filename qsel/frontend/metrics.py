@@ -50,3 +50,8 @@ def accuracy(network: Network, dataset: Dataset, **masks) -> float | None:
     if dataset.y is None or network.task != "classification":
         return None
     return score_accuracy(network.logits(dataset.X, **masks), dataset.y)
+
+
+def scores_metrics(network: Network, dataset, **masks) -> dict:
+    """accuracy (classifiers) and loss (cross-entropy or squared error) of the network, optionally masked."""
+    return {"accuracy": accuracy(network, dataset, **masks), "loss": loss(network, dataset, **masks)}

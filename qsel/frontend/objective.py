@@ -18,9 +18,25 @@ import numpy as np
 
 from qsel import ir
 
-from .compile import targets
 from .masks import Selection
 from .network import Network, Trace
+
+
+
+def targets(y: np.ndarray | None, network: Network, m: int) -> np.ndarray:
+    """The task target Y at the output: one-hot labels (classification) or y itself (regression)."""
+    if y is None:
+        raise ir.QselError("--objective fit needs labels (y) in the calibration data")
+    k = network.layers[-1].units
+    if network.task == "classification":
+        yi = np.asarray(y).astype(np.int64)
+        if yi.min() < 0 or yi.max() >= k:
+            raise ir.QselError(f"labels range over [{yi.min()}, {yi.max()}] but the network has {k} outputs")
+        return np.eye(k)[yi]
+    Y = np.asarray(y, dtype=np.float64).reshape(m, -1)
+    if Y.shape[1] != k:
+        raise ir.QselError(f"regression targets have {Y.shape[1]} columns but the network has {k} outputs")
+    return Y
 
 
 def measure(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Selection,

@@ -57,7 +57,7 @@ class LayerRefit:
 
 def _objective_target(network: Network, name: str, info: dict, dense: Trace, y: np.ndarray | None,
                       m: int) -> np.ndarray:
-    from .compile import targets
+    from .objective import targets
 
     at = info["next"]
     if info["objective"] == "fit":

@@ -21,7 +21,8 @@ import numpy as np
 
 from qsel import ir
 from qsel.frontend import lowering
-from qsel.frontend.compile import CompileOptions, layer_plan, targets
+from qsel.frontend.compile import CompileOptions, layer_plan
+from qsel.frontend.objective import targets
 from qsel.frontend.data import Chunks
 from qsel.frontend.network import Network
 

@@ -12,7 +12,7 @@ Both return None / {} when no cluster is current, so select runs as before.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from qsel import ir
 from qsel.frontend.compile import CompileOptions
@@ -36,23 +36,23 @@ def compile_on_cluster(network: Network, calib: Dataset, options: CompileOptions
     return compile_streamed(network, calib, options, chunk=chunk or len(calib), metadata=metadata)
 
 
-def baselines_on_cluster(methods: list[str], network: Network, calib: Dataset, config: Any, problem: ir.Problem,
-                         metadata: dict) -> dict[str, tuple[ir.Problem, Any, float]]:
+def baselines_on_cluster(run: Callable, methods: list[str], network: Network, calib: Dataset, config: Any,
+                         problem: ir.Problem, metadata: dict) -> dict[str, tuple[ir.Problem, Any, float]]:
     """{method: (its problem, its Result, seconds on the worker)} for each method, one task each on the
-    current cluster ({} without one). The shared inputs travel to each worker once."""
+    current cluster ({} without one): ``run(method, network, calib, config, problem, metadata)`` (the
+    driver's ``run_baseline``, passed in so that this module does not import the driver that imports it;
+    it travels by reference). The shared inputs travel to each worker once."""
     if current_client() is None or not methods:
         return {}
     with executor_for(1, name=lambda t: f"baseline {t[0]!r}") as pool:
-        shared = pool.share((network, calib, config, problem, metadata))
+        shared = pool.share((run, network, calib, config, problem, metadata))
         answers = pool.map(_baseline_task, [(m, shared) for m in methods])
     return {m: (problem if p is None else p, res, dt) for m, (p, res, dt) in zip(methods, answers)}
 
 
 def _baseline_task(task: tuple[str, tuple]) -> tuple[ir.Problem | None, Any, float]:
     """Executor task: one baseline; its problem comes back only when it differs (sequential schedule)."""
-    from qsel.select import run_baseline
-
-    method, (network, calib, config, problem, metadata) = task
+    method, (run_baseline, network, calib, config, problem, metadata) = task
     t = time.perf_counter()
     p, res = run_baseline(method, network, calib, config, problem, metadata)
     return (None if p is problem else p), res, time.perf_counter() - t
