@@ -407,7 +407,15 @@ def read_block(entry: BlockEntry, folder: Path, where: str = "manifest.json", co
     read back (circuits, embedded Ising ...). The file is checked first (:func:`block_file`)."""
     path = block_file(entry, folder, where, constraints)
     reader = BLOCK_READERS.get(entry.format)
-    return None if reader is None else reader(path, entry)
+    if reader is None:
+        return None
+    problem = ir.verify(reader(path, entry), context=str(path))  # finite coefficients, indices in range ...
+    with np.errstate(over="ignore"):  # an overflow is what this looks for
+        total = abs(problem.offset) + float(np.abs(problem.linear).sum()) + float(np.abs(problem.sparse.vals).sum()) \
+            + sum(float(np.abs(b.matrix).sum()) for b in problem.dense)
+    if not np.isfinite(total):  # then an energy can overflow to inf (found by the fuzz tests)
+        raise ir.FormatError(f"{path}: the coefficients' magnitudes add up beyond the float range")
+    return problem
 
 
 # ------------------------------------------------------------------ pairing

@@ -413,7 +413,7 @@ class Manifest:
                                    f"(same length), sense (==, <=, >=) and a numeric rhs")
         cross_file = rest.get("energy", {}).get("cross_file")
         if cross_file is not None and (not isinstance(cross_file, str) or "/" in cross_file or "\\" in cross_file
-                                       or cross_file in ("", ".", "..")):
+                                       or cross_file in ("", ".", "..") or not cross_file.isprintable()):
             raise ir.QselError(f"{where}: malformed manifest: energy.cross_file must be a file name next to it")
         cross = rest.get("cross_terms", 0)
         if not isinstance(cross, int) or isinstance(cross, bool):

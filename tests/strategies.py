@@ -193,7 +193,7 @@ def mutated_json(draw, seed, max_ops: int = 3):
     for _ in range(draw(st.integers(1, max_ops))):
         paths = [p for p in _json_paths(doc) if p]
         if not paths:
-            return draw(st.sampled_from(AWKWARD_JSON))
+            return copy.deepcopy(draw(st.sampled_from(AWKWARD_JSON)))
         path = draw(st.sampled_from(paths))
         parent = doc
         for k in path[:-1]:
@@ -201,7 +201,7 @@ def mutated_json(draw, seed, max_ops: int = 3):
         if draw(st.integers(0, 4)) == 0:
             del parent[path[-1]]
         else:
-            parent[path[-1]] = draw(st.sampled_from(AWKWARD_JSON))
+            parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(AWKWARD_JSON)))  # never edit the shared value
     return doc
 
 

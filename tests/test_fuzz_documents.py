@@ -213,3 +213,37 @@ def test_manifest_file_name_with_control_characters_is_refused(work, name):
     path = work / "emit" / "nul-manifest.json"
     path.write_text(json.dumps(doc))
     assert _compose(work, path, _samples(work), "found") == 2
+
+
+def test_onnx_node_name_that_is_not_utf8_is_refused(work):
+    """Found by the long fuzz run: protobuf hands a non-UTF-8 node name over as bytes (TypeError later)."""
+    pytest.importorskip("onnx")
+    from qsel.frontend.models import load_model
+
+    seed = (SEEDS / "p.onnx").read_bytes()
+    at = seed.index(b"\x1a\x03fc1") + 2
+    path = work / "bytes-name.onnx"
+    path.write_bytes(seed[:at] + b"\xff" + seed[at + 1:])
+    err = loads_or_refuses("found", lambda: load_model(path), str(path))
+    assert "not UTF-8" in str(err)
+
+
+def test_block_file_whose_energies_overflow_is_refused(tmp_path):
+    """Found by the long fuzz run: two biases of 1e308 in a block file made an infinite energy, and the
+    energy histogram raised ValueError. compose verifies each block it reads and bounds sum |coefficients|."""
+    import dimod
+
+    shutil.copytree(SEEDS, tmp_path, dirs_exist_ok=True)
+    entry = MANIFEST["blocks"][2]
+    bqm = dimod.BinaryQuadraticModel({lab: 1e308 for lab in entry["labels"]}, {}, 0.0, "BINARY")
+    (tmp_path / "emit" / entry["file"]).write_bytes(bqm.to_file().read())
+    args = ["compose", str(tmp_path / "emit"), *map(str, _samples(tmp_path)), "-o", str(tmp_path / "c.json")]
+    assert cli_loads_or_refuses("found", args, entry["file"]) == 2
+
+
+def test_cross_file_name_with_a_nul_byte_is_refused(work):
+    doc = json.loads(json.dumps(MANIFEST))
+    doc["energy"]["cross_file"] = "cross\x00.npz"
+    path = work / "emit" / "nul-cross.json"
+    path.write_text(json.dumps(doc))
+    assert _compose(work, path, _samples(work), "found") == 2

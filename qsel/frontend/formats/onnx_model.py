@@ -80,6 +80,18 @@ class _Pending:
                      self.flatten_input)
 
 
+def _check_strings(model, path: str) -> None:
+    """Every name the converter reads is text: protobuf hands a string field that is not UTF-8 over as bytes
+    (found by the fuzz tests: a node name with a 0xFF byte raised TypeError deep in the converter)."""
+    g = model.graph
+    names = [g.name, *(t.name for t in g.initializer), *(v.name for v in (*g.input, *g.output))]
+    for node in g.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise ir.FormatError(f"{path}: not a valid ONNX model (the name {bad!r} is not UTF-8 text)")
+
+
 def _tensor(t, path: str) -> np.ndarray:
     """An ONNX tensor as an array; a damaged one (undefined element type, bytes that do not fill its dims:
     TypeError or ValueError from onnx) is a FormatError naming the file and the tensor."""
@@ -251,6 +263,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
         raise ir.QselError(f"{path}: no such file") from None
     except Exception as exc:  # noqa: BLE001 - protobuf decode errors have no common base class
         raise ir.FormatError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {exc})") from None
+    _check_strings(model, str(path))
     r = _Reader(str(path), model)
     graph = model.graph
     for node in graph.node:
