@@ -6,7 +6,8 @@ them at the end. It prints:
 
 1. **speedup**: the block solves of a 4-layer model (``--layers`` x ``--units``, partitioned to
    <= 177-variable blocks) in one process (the serial executor) against 2 workers (the Dask executor),
-   same seed, masks and energies checked identical;
+   same seed, masks and energies checked identical; next to it, the machine's own ceiling: how much
+   more work 2 busy processes get done than 1 (on shared virtual CPUs it can be far below 2);
 2. **peak RSS** of the driver (this process) and of each worker (their ``ru_maxrss``);
 3. **streamed calibration**: peak RSS of compiling one layer (``--stream-units``) from a ``.npy`` batch 10x
    its chunk, streamed (``--chunk``), against one chunk in memory (each in a fresh process), and the
@@ -113,6 +114,29 @@ def _warm(_: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- speedup
+
+def _spin(n: int) -> float:
+    t = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i
+    return time.perf_counter() - t
+
+
+def core_ceiling(n: int = 10_000_000) -> float:
+    """What 2 processes can gain over 1 on this machine right now: a pure-Python loop alone, then two
+    copies at once (2 x alone / together). On shared or oversubscribed virtual CPUs this is well below 2,
+    and no scheduler can beat it."""
+    import multiprocessing
+
+    alone = _spin(n)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # start-up outside the timing
+        t = time.perf_counter()
+        pool.map(_spin, [n, n])
+        together = time.perf_counter() - t
+    return 2 * alone / together
+
 
 def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, reads: int) -> dict:
     from qsel.cluster import connect
@@ -272,14 +296,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
         if not args.skip_speedup:
+            ceiling = core_ceiling()
             with dask_cluster(args.workers, args.memory_limit, folder) as address:
                 s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads)
+            s["ceiling"] = ceiling
             figures["speedup"] = s
             print(f"block solves of {s['layers']} layers x {s['units']} units ({s['blocks']} blocks of <= "
                   f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads):")
             print(f"  one process {s['serial_s']:.1f} s, {args.workers} workers {s['cluster_s']:.1f} s: "
                   f"speedup {s['speedup']:.2f}x; masks identical: {s['identical_masks']}, "
                   f"energy {s['energy']:.6g} / {s['energy_cluster']:.6g}")
+            print(f"  this machine's ceiling: 2 busy processes do {ceiling:.2f}x the work of 1 (a pure-Python "
+                  f"loop, measured just before)")
             print(f"  peak RSS: driver {gib(peak_rss())}; workers "
                   + ", ".join(f"{k} {gib(v)}" for k, v in s["worker_peak_rss"].items())
                   + f" (limit {args.memory_limit})")
