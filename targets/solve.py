@@ -129,8 +129,7 @@ def solve(problem: ir.Problem, solver: Solver, *, mode: Mode = "independent", nu
 
     Every block's solver is :func:`qsel.targets.composites.adapt`-ed: constraints it cannot enforce are
     lowered for it and its samples polished. Independent blocks run through one executor (``workers``
-    processes; 1: here)."""
-    from .composites import adapt
+    processes; 1: here; a cluster's workers when one is current)."""
     from .decompose import DecomposeComposite
     from .executor import executor_for
     from .groups import block_diagonal, iterate
@@ -244,3 +243,31 @@ def prepare(original: ir.Problem, solver: Solver, pipeline: str = "") -> tuple[i
         problem, more = run_pipeline(problem, auto)
         pass_times.update(more)
     return problem, pass_times, auto
+
+
+@dataclass
+class OriginalSolve:
+    """:func:`solve_original`'s answer: the assignment of the original IR and how it was obtained."""
+
+    x: np.ndarray  # 0/1 per variable of the original IR (fixed values restored, slack bits dropped)
+    solution: Solution
+    solved: ir.Problem  # the problem the solver saw (after the pipeline)
+    pass_times: dict[str, float]
+    auto_pipeline: str
+    blocks: int
+
+
+def solve_original(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
+                   num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
+                   progress: Progress | None = None,
+                   prepared: tuple[ir.Problem, dict[str, float], str] | None = None) -> OriginalSolve:
+    """Prepare (:func:`prepare`, unless ``prepared`` is given), solve, and map the assignment back to
+    ``original``'s variables with :func:`qsel.passes.mapping.restore`."""
+    from qsel.passes.mapping import restore
+
+    problem, pass_times, auto = prepared if prepared is not None else prepare(original, solver, pipeline)
+    nblocks = len(blocks_of(problem, constraints="ignore"))
+    sol = solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=max_iterations,
+                progress=progress)
+    x = restore(original, problem, sol.x[None, :].astype(np.float64))[0]
+    return OriginalSolve(x, sol, problem, pass_times, auto, nblocks)
