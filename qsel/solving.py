@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsel import ir
-from qsel.passes.mapping import restore
 from qsel.result import Result
-from qsel.targets.base import Solver, blocks_of
-from qsel.targets.solve import Mode, Progress, Solution, prepare, solve
+from qsel.targets.base import Solver
+from qsel.targets.solve import Mode, Progress, Solution, solve_original
 
 
 @dataclass
@@ -38,14 +37,13 @@ def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "",
                     num_reads: int = 100, seed: int | None = None, max_iterations: int = 20,
                     progress: Progress | None = None,
                     prepared: tuple[ir.Problem, dict[str, float], str] | None = None) -> SolveRun:
-    """Prepare (:func:`prepare`, unless ``prepared`` is given), solve, and map the assignment back to
-    ``original``'s variables (fixed values restored, slack bits dropped) as a :class:`qsel.result.Result`."""
+    """:func:`qsel.targets.solve.solve_original` (pipeline, solve, the assignment mapped back to ``original``'s
+    variables) recorded as a :class:`qsel.result.Result`."""
     t_start = time.perf_counter()
-    problem, pass_times, auto = prepared if prepared is not None else prepare(original, solver, pipeline)
-    nblocks = len(blocks_of(problem, constraints="ignore"))
-    sol = solve(problem, solver, mode=mode, num_reads=num_reads, seed=seed, max_iterations=max_iterations,
-                progress=progress)
-    x = restore(original, problem, sol.x[None, :].astype(np.float64))[0]
+    got = solve_original(original, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
+                         max_iterations=max_iterations, progress=progress, prepared=prepared)
+    problem, pass_times, auto, nblocks, sol, x = (got.solved, got.pass_times, got.auto_pipeline, got.blocks,
+                                                 got.solution, got.x)
     extra = {
         "solved": {"pipeline": ",".join(p for p in (pipeline, auto) if p), "lowered_by_solve": bool(auto),
                    "num_vars": problem.num_vars, "blocks": nblocks, "energy": sol.energy,

@@ -318,8 +318,10 @@ def apply(model, result_path, output, trust_pickle, force, refit, ridge):
 def eval_cmd(model, data, split, mask_path, as_json, trust_pickle, force):
     """Accuracy and loss of MODEL; with --mask, of the masked network and the measured objective."""
     from qsel.frontend.evaluate import evaluate
+    from qsel.result import Result
 
-    report = evaluate(model, data, split, mask_path, trust_pickle=trust_pickle, force=force, warn=warning)
+    report = evaluate(model, data, split, mask_path, load_result=Result.load, trust_pickle=trust_pickle, force=force,
+                      warn=warning)
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
         return

@@ -32,9 +32,9 @@ def solver_levels(spec: str, *, num_reads: int = 10, seed: int | None = 0, warm_
     """A function LayerData -> level indices (k x n) that compiles the layer's problem (with ``warm_start``'s
     code as its initial state), solves it with the solver ``spec`` and decodes the answer: the in-loop solver
     of ``--schedule sequential`` when qsel's own solvers, not a baseline, choose each layer."""
-    from qsel.solving import solve_to_result
     from qsel.targets.base import from_spec
     from qsel.targets.registry import get_solver
+    from qsel.targets.solve import solve_original
 
     solver = from_spec(spec, "solver", get_solver)
 
@@ -43,8 +43,8 @@ def solver_levels(spec: str, *, num_reads: int = 10, seed: int | None = 0, warm_
         meta = {"layers": {data.name: info}, "objective": {"kind": data.kind}}
         if warm_start is not None:
             meta["initial_state"] = discrete_baselines.initial_state([data], warm_start)
-        run = solve_to_result(problem.with_metadata(**meta), solver, num_reads=num_reads, seed=seed)
-        W = discrete.decode(info, data.name, run.result.assignment, spec)
+        x = solve_original(problem.with_metadata(**meta), solver, num_reads=num_reads, seed=seed).x
+        W = discrete.decode(info, data.name, dict(zip(problem.labels, x.tolist())), spec)
         return data.grid.nearest(W, data.scales)
 
     return choose

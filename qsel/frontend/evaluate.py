@@ -9,7 +9,7 @@ fingerprint (:mod:`qsel.ir.fingerprints`) must be MODEL's, unless ``force``.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from qsel import ir
 
@@ -17,10 +17,13 @@ from .metrics import scores_metrics
 from .network import Network
 
 
-def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_pickle: bool = False,
-             force: bool = False, warn: Callable[[str], None] = lambda message: None) -> dict:
+def evaluate(model: str, data: str, split: str, mask_path: str | None, *, load_result: Callable[[str], Any],
+             trust_pickle: bool = False, force: bool = False,
+             warn: Callable[[str], None] = lambda message: None) -> dict:
+    """The report of ``qsel eval``; ``load_result`` reads the ``--mask`` result file (the command passes
+    :meth:`qsel.result.Result.load`: the result record belongs to the driver, which this layer does not import).
+    The model and data are read first, then the result, so the first bad input is the one reported."""
     from qsel.ir.fingerprints import check_model
-    from qsel.result import Result
 
     from .data import check_compatible, load_dataset
     from .models import load_model
@@ -32,7 +35,7 @@ def evaluate(model: str, data: str, split: str, mask_path: str | None, *, trust_
                     "dense": scores_metrics(network, dataset)}
     if mask_path is None:
         return report
-    result = Result.load(mask_path)
+    result = load_result(mask_path)
     sel = result.selection
     sel.check_against(network, mask_path)
     check_model(result.fingerprints.get("model"), network, result=mask_path, model=model, force=force, warn=warn)
