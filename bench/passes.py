@@ -5,7 +5,7 @@ ReLU activations (``qsel.frontend.lowering.neuron_terms``) with the cardinality
 constraint "keep 25%", runs the default D-Wave pipeline
 
     canonicalize,prune{eps=1e-6,mode=relative},fix-variables,
-    partition{max-vars=177,method=spectral},lower-constraints{penalty=auto},
+    partition{topology=pegasus,method=spectral},lower-constraints{penalty=auto},
     scale{h-range=-4:4,j-range=-1:1}
 
 and prints the total time, the blocks, and the cut weight as a fraction of
@@ -14,7 +14,7 @@ solve for one Fiedler vector of the whole layer (what a single spectral
 bisection costs at the top level) and a contiguous split into as many blocks
 (its cut fraction is the quality yardstick). Then embed-check on Pegasus P16.
 
-    python bench/passes.py [--n 4096] [--max-vars 177] [--keep 0.25] [--timing] [--method spectral] [--repeats 3]
+    python bench/passes.py [--n 4096] [--max-vars B] [--keep 0.25] [--timing] [--method spectral] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from qsel import ir
 from qsel.frontend.lowering import neuron_terms
 from qsel.passes import PassManager, build
+from qsel.passes.topology import default_block_size
 from qsel.passes.quadratic import abs_weight_split
 
 
@@ -63,12 +64,13 @@ def bare_fiedler(U: np.ndarray) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=4096)
-    ap.add_argument("--max-vars", type=int, default=177)
+    ap.add_argument("--max-vars", type=int, default=0, help="variables per block (0: the Pegasus block size)")
     ap.add_argument("--keep", type=float, default=0.25)
     ap.add_argument("--method", default="spectral", choices=["spectral", "kl", "community"])
     ap.add_argument("--timing", action="store_true", help="print the time of every pass")
     ap.add_argument("--repeats", type=int, default=3, help="pipeline runs; the median one is reported")
     args = ap.parse_args()
+    args.max_vars = args.max_vars or default_block_size()
 
     start = time.perf_counter()
     problem = layer_problem(args.n, args.keep)

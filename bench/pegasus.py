@@ -4,7 +4,8 @@ Blocks: a random (untrained) ReLU MLP 64-512-10 on a Gaussian calibration
 batch, compiled with the ``fit`` objective and ``keep = 0.25`` (512 variables,
 one cardinality constraint), then ``canonicalize,partition{max-vars=S},
 lower-constraints{penalty=auto},scale{h-range=-4:4,j-range=-1:1}`` (the dwave
-target's pipeline) for S in 64, 128, 177; the first blocks of exactly S
+target's pipeline) for S in 64, 128 and B, the Pegasus block size
+(``qsel.passes.topology.default_block_size()``); the first blocks of exactly S
 variables are sampled, each as ``qsel solve`` would (``num_reads`` reads, the
 default ``swap`` polish).
 
@@ -35,6 +36,7 @@ import numpy as np
 from qsel import ir
 from qsel.frontend.compile import CompileOptions, compile_network
 from qsel.frontend.network import Layer, Network
+from qsel.passes.topology import default_block_size
 from qsel.targets.base import block_problem, blocks_of
 from qsel.targets.dwave import LocalPegasusSolver, _mock_sampler
 from qsel.targets.embedding import clear_embedding_cache
@@ -84,12 +86,13 @@ def run(config: str, sub: ir.Problem, num_reads: int, seed: int) -> tuple[float,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="sizes 64 and 177, one block, two repeats")
+    ap.add_argument("--quick", action="store_true", help="sizes 64 and the Pegasus block size, one block, two repeats")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--blocks", type=int, default=2, help="blocks per size")
     ap.add_argument("--num-reads", type=int, default=100)
     args = ap.parse_args()
-    sizes = (64, 177) if args.quick else (64, 128, 177)
+    block = default_block_size()
+    sizes = (64, block) if args.quick else (64, 128, block)
     repeats, nblocks = (2, 1) if args.quick else (args.repeats, args.blocks)
     configs = ("before", "arrays@1000", "new")
 

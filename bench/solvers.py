@@ -11,7 +11,8 @@ path ``qsel solve`` takes) with a solver spec:
 * ``tabu``, ``sa`` — the whole layer, default options (constraint lowered to a
   penalty, samples polished).
 * ``decompose(tabu)`` — the large-neighbourhood search through subproblems of
-  at most 177 variables (a Pegasus clique), tabu on each.
+  at most B variables (B: a Pegasus clique less a margin,
+  ``qsel.passes.topology.default_block_size()``), tabu on each.
 * ``decompose{reads=10}(local-pegasus)`` — the same with every subproblem
   minor-embedded onto the real Pegasus P16 graph (the D-Wave stand-in), 10
   reads per subproblem as ``qsel select`` asks of an annealer.
@@ -20,7 +21,7 @@ path ``qsel solve`` takes) with a solver spec:
   cooling Metropolis rule (``--qaoa``; minutes), and the same with ``exact``
   12-variable blocks for comparison. Blocks this small never improve the
   swap-local minimum when only improvements are accepted.
-* ``partition 177 + iterate, tabu`` — the fixed partition way (budgets split
+* ``partition B + iterate, tabu`` — the fixed partition way (budgets split
   per block), for reference.
 * baselines in the same run: greedy forward selection and the best of 1,000
   random feasible masks.
@@ -47,6 +48,7 @@ from qsel.frontend.compile import CompileOptions, compile_network
 from qsel.frontend.data import load_dataset
 from qsel.frontend.init import init_network
 from qsel.targets.base import from_spec
+from qsel.passes.topology import DEFAULT, default_block_size
 from qsel.targets.registry import get_solver
 from qsel.solving import solve_to_result
 
@@ -115,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"problem: random 64-{width}-10 on digits, fit, keep 25 %: {problem.num_vars} variables, "
           f"{problem.num_couplings()} couplings, {problem.constraints[0].label} == {problem.constraints[0].rhs:g} "
           f"(compiled in {time.perf_counter() - t0:.2f} s)", flush=True)
+    block = default_block_size()
     plan = [
         ("tabu (whole layer, default)", "tabu", "", "independent"),
         ("sa (whole layer, default)", "sa", "", "independent"),
-        ("decompose(tabu), blocks <= 177", "decompose(tabu)", "", "independent"),
-        ("decompose(local-pegasus), blocks <= 177", "decompose{reads=10}(local-pegasus)", "", "independent"),
-        ("partition 177 + iterate, tabu", "tabu", "partition{max-vars=177}", "iterate"),
+        (f"decompose(tabu), blocks <= {block}", "decompose(tabu)", "", "independent"),
+        (f"decompose(local-pegasus), blocks <= {block}", "decompose{reads=10}(local-pegasus)", "", "independent"),
+        (f"partition {block} + iterate, tabu", "tabu", f"partition{{topology={DEFAULT}}}", "iterate"),
     ]
     plan.append(("decompose(exact), blocks of 12, anneal",
                  f"decompose{{block=12,accept=anneal,time-limit={args.small_seconds:g}}}(exact)", "", "independent"))

@@ -48,6 +48,7 @@ NAMED: dict[str, tuple[str, tuple[int, ...]]] = {
     "chimera": ("chimera", (16, 16, 4)), "2000q": ("chimera", (16, 16, 4)),
 }
 CLIQUE_MARGIN = 3  # variables fewer than the ideal graph's largest clique, for the qubits a real chip lacks
+DEFAULT = "pegasus"  # the chip a block size refers to when none is named (Advantage's P16)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,19 @@ def clique_size(g) -> int:
     if key not in _CLIQUE_SIZES:
         _CLIQUE_SIZES[key] = len(busgraph(g).largest_clique())
     return _CLIQUE_SIZES[key]
+
+
+def default_block_size() -> int:
+    """:meth:`Topology.block_size` of the :data:`DEFAULT` topology: the subproblem size of ``decompose`` and
+    ``local-hybrid`` when nothing names a chip (a solver with a smaller limit lowers it)."""
+    return Topology.parse(DEFAULT).block_size()
+
+
+def block_for(limit: int | None) -> int:
+    """Variables per subproblem for a solver taking at most ``limit`` (None: any number):
+    min(limit, :func:`default_block_size`)."""
+    default = default_block_size()
+    return min(limit, default) if limit else default
 
 
 def option(spec: "str | Topology") -> Topology:

@@ -4,7 +4,7 @@ Grammar (a solver spec)::
 
     spec := NAME ( "{" option ("," option)* "}" )? ( "(" spec ")" )?
 
-``NAME{options}(CHILD)`` wraps CHILD; e.g. ``decompose{block=177}(polish(tabu))``.
+``NAME{options}(CHILD)`` wraps CHILD; e.g. ``decompose{block=100}(polish(tabu))``.
 A composite is a frozen dataclass :class:`Composite` whose ``child`` field is
 the wrapped solver (never an option); its ``sample`` calls the child's and
 records its own seconds in ``info["composites"][NAME]``.
@@ -163,3 +163,6 @@ def adapt(solver: Solver, problem: ir.Problem, penalty_scale: float = 1.0) -> So
             and not is_composite(solver, "decompose"):
         return PolishComposite(child=solver)
     return solver
+
+
+SOLVERS = (LowerComposite, PolishComposite)

@@ -1,6 +1,7 @@
 """``decompose``: large-neighbourhood search through hardware-sized subproblems (qbsolv / dwave-hybrid style).
 
-A device that holds B variables (177 for a Pegasus clique, 20 for a simulated
+A device that holds B variables (a Pegasus clique less a margin,
+:func:`qsel.passes.topology.block_for`; 20 for a simulated
 QAOA circuit) still yields a near-optimal selection of a 1,000+-unit layer:
 
 1. **Warm start.** Greedy forward selection (:func:`postprocess.greedy_start`)
@@ -62,6 +63,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from qsel import ir
+from qsel.passes.topology import block_for
 
 from .base import Samples, Solver
 from .composites import Composite, adapt, record_time
@@ -69,7 +71,6 @@ from .executor import executor_for
 from .postprocess import MoveSet, QuadraticForm, descend, greedy_start, repair
 
 STRATEGIES = ("energy", "coupled", "random", "partition")
-DEFAULT_BLOCK = 177  # the Pegasus P16 clique size with a margin for missing qubits
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class DecomposeComposite(Composite):
                                   "start, energy-impact seeds with their most strongly coupled variables, the "
                                   "rest clamped, count-preserving moves")
 
-    block: int = 0  # variables per subproblem (0: the child's limit, at most 177)
+    block: int = 0  # variables per subproblem (0: the child's limit, at most the Pegasus block size)
     strategy: str = "energy"  # energy | coupled | random | partition
     reads: int = 4  # reads asked of the child per subproblem (doubled while passes find nothing, at most 8x)
     patience: int = 0  # subproblems without improvement before stopping (0: four passes over the problem)
@@ -128,8 +129,7 @@ class DecomposeComposite(Composite):
     def block_size(self) -> int:
         if self.block:
             return self.block
-        limit = self.require_child().max_vars
-        return min(limit, DEFAULT_BLOCK) if limit else DEFAULT_BLOCK
+        return block_for(self.require_child().max_vars)
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         child = self.require_child()
@@ -420,3 +420,6 @@ class Search:
                   "solver_seconds": round(solver_seconds, 4), "seconds": round(time.perf_counter() - t_start, 4),
                   "iterations": iterations, "partitions": per_part, "child_info": last_info}
         return x, report
+
+
+SOLVERS = (DecomposeComposite,)

@@ -1,7 +1,7 @@
 """Remote devices as registered solvers: the D-Wave QPU, Leap's hybrid CQM solver and IBM Quantum (QAOA).
 
 Each is a :class:`~qsel.targets.base.Solver` like the local ones, so the same
-composites wrap it (``decompose{block=177}(dwave-qpu)``) and ``qsel solve``,
+composites wrap it (``decompose{block=B}(dwave-qpu)``) and ``qsel solve``,
 ``qsel select`` and ``qsel submit`` reach it through one code path.
 
 * ``dwave-qpu`` — DWaveSampler (dwave-system). A block is embedded onto the
@@ -10,17 +10,17 @@ composites wrap it (``decompose{block=177}(dwave-qpu)``) and ``qsel solve``,
   or minorminer embedding, uniform-torque-compensation chain strength,
   physical problem on arrays), sampled there, unembedded by majority vote and
   polished (``postprocess=swap``). ``max_vars`` is the largest clique of
-  ``topology`` (the chip's family and shape, known before connecting: 180 on
-  Pegasus P16); the solver's own topology is checked against it once
+  ``topology`` (the chip's family and shape, known before connecting:
+  :meth:`qsel.passes.topology.Topology.largest_clique`); the solver's own topology is checked against it once
   connected. Stand-in: ``local-pegasus`` (the same path on a MockDWaveSampler
   with the ideal graph; :meth:`DWaveQPUSolver.standin`).
 * ``leap-hybrid`` — LeapHybridCQMSampler on the problem as a dimod CQM
   (constraints native; no block limit); its samples are read back by label.
   Stand-in: ``local-hybrid``.
 * ``local-hybrid`` — a local stand-in for Leap's hybrid solver (not the
-  hybrid solver itself): ``decompose{block=177}(tabu)`` on the constrained
-  problem, i.e. greedy warm start, energy-impact subproblems of at most 177
-  variables solved by tabu with the rest clamped, count-preserving swaps.
+  hybrid solver itself): ``decompose{block=B}(tabu)`` on the constrained
+  problem, i.e. greedy warm start, energy-impact subproblems of at most B
+  variables (the Pegasus block size, :func:`qsel.passes.topology.default_block_size`) solved by tabu with the rest clamped, count-preserving swaps.
 * ``ibm-runtime`` — QAOA: angles optimised locally on a statevector
   (:func:`qsel.targets.qaoa.optimise`; XY mixer from a Dicke state for one
   cardinality constraint), the bound circuit transpiled for the backend
@@ -55,12 +55,13 @@ from typing import Any, ClassVar, Iterator
 import numpy as np
 
 from qsel import ir
+from qsel.passes.topology import default_block_size
 
 from .base import Samples, Solver
 from .dwave import DEFAULT_PREFACTOR, H_RANGE, J_RANGE, LocalPegasusSolver, prepare, sample_embedded
+from .embedding import LargestCliqueOf
 
 DEFAULT_FAKE_BACKEND = "fake_sherbrooke"
-HYBRID_BLOCK = 177  # local-hybrid's subproblem size (a Pegasus clique with a margin, as decompose's default)
 
 
 # ------------------------------------------------------------------ credentials (presence only, never values)
@@ -177,16 +178,6 @@ def _solver_name(sampler: Any) -> str:
     return str(getattr(solver, "name", None) or type(sampler).__name__)
 
 
-class _CliqueOfTopology:
-    """``dwave-qpu``'s ``max_vars``: the largest clique its ``topology`` holds (computed once per topology, cached
-    on disk by minorminer); read on the class (listings), the default topology's."""
-
-    def __get__(self, obj: Any, owner: type) -> int:
-        from .embedding import largest_clique
-
-        return largest_clique(obj.topology if obj is not None else "pegasus")
-
-
 @dataclass(frozen=True)
 class DWaveQPUSolver(Solver):
     """A D-Wave QPU through DWaveSampler: each block embedded onto the chip's working graph with the code of
@@ -218,7 +209,7 @@ class DWaveQPUSolver(Solver):
         if self.postprocess not in ("none", "steepest", "swap"):
             raise ValueError(f"postprocess must be swap, steepest or none, got {self.postprocess!r}")
 
-    max_vars = _CliqueOfTopology()  # type: ignore[assignment]
+    max_vars = LargestCliqueOf()  # type: ignore[assignment]  # the largest clique of ``topology``
 
     def check(self) -> None:
         """Credentials present (no network): raise a QselError saying what to do otherwise."""
@@ -336,27 +327,29 @@ class LeapHybridSolver(Solver):
 
 @dataclass(frozen=True)
 class LocalHybridSolver(Solver):
-    """Local stand-in for Leap's hybrid CQM solver: ``decompose{block=177}(tabu)`` on the constrained problem."""
+    """Local stand-in for Leap's hybrid CQM solver: ``decompose{block=B}(tabu)`` on the constrained problem, B the
+    default topology's block size (:func:`qsel.passes.topology.default_block_size`) unless ``block`` is given."""
 
     name: ClassVar[str] = "local-hybrid"
     description: ClassVar[str] = ("local stand-in for leap-hybrid (not the hybrid solver): decompose(tabu) on "
-                                  "the constrained problem, greedy start, <= 177-variable subproblems")
+                                  "the constrained problem, greedy start, Pegasus-block-sized subproblems")
     handles_constraints: ClassVar[bool] = True
 
-    block: int = HYBRID_BLOCK
+    block: int = 0  # variables per subproblem (0: the default topology's block size)
     time_limit: float = 0.0  # seconds (0: decompose's convergence budget)
     tabu_timeout: int = 20  # tabu milliseconds per read of a subproblem
 
     def __post_init__(self) -> None:
-        if self.block < 2 or self.time_limit < 0 or self.tabu_timeout < 1:
-            raise ValueError("block must be >= 2, time-limit >= 0 and tabu-timeout >= 1")
+        if self.block < 0 or self.block == 1 or self.time_limit < 0 or self.tabu_timeout < 1:
+            raise ValueError("block must be 0 (the default topology's block size) or >= 2, time-limit >= 0 and "
+                             "tabu-timeout >= 1")
 
     def composite(self) -> Solver:
         """The decomposition this stand-in runs."""
         from .classical import TabuSolver
         from .decompose import DecomposeComposite
 
-        return DecomposeComposite(block=self.block, time_limit=self.time_limit,
+        return DecomposeComposite(block=self.block or default_block_size(), time_limit=self.time_limit,
                                   child=TabuSolver(timeout=self.tabu_timeout))
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
@@ -492,3 +485,6 @@ def device_solver(solver: Solver) -> Solver:
     while getattr(solver, "child", None) is not None:
         solver = solver.child  # type: ignore[attr-defined]
     return solver
+
+
+SOLVERS = (DWaveQPUSolver, LeapHybridSolver, LocalHybridSolver, IBMRuntimeSolver)

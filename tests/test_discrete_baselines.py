@@ -10,6 +10,7 @@ from qsel.frontend import discrete as D
 from qsel.frontend import discrete_baselines as B
 from qsel.frontend.discrete_apply import solver_levels
 from qsel.targets.base import from_spec
+from qsel.targets.classical import EXACT_MAX_VARS
 from qsel.targets.registry import get_solver
 from qsel.targets.warm import initial_state
 
@@ -57,8 +58,9 @@ def test_exact_is_no_worse_than_any_method_and_sign_is_nearest_on_binary():
     np.testing.assert_array_equal(B.sign(d), B.nearest(d))
     with pytest.raises(ir.QselError, match="two-level"):
         B.sign(layer(A, W, "ternary"))
-    with pytest.raises(ir.QselError, match="limited to 20 variables"):
-        B.exact(layer(rng.normal(size=(10, 11)), rng.normal(size=(1, 11)), "ternary"))
+    n = EXACT_MAX_VARS // 2 + 1  # ternary: two variables per weight
+    with pytest.raises(ir.QselError, match=f"limited to {EXACT_MAX_VARS} variables"):
+        B.exact(layer(rng.normal(size=(10, n)), rng.normal(size=(1, n)), "ternary"))
 
 
 def D_network():

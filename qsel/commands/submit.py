@@ -9,14 +9,15 @@ through :func:`qsel.solving.solve_to_result`, the code path of
 local solvers, and ``submit --local`` gives what ``qsel solve`` gives with the
 spec the result file records under ``solver``. Default specs:
 
-* ``dwave``: ``decompose{block=B,reads=N}(dwave-qpu)``, B = min(177, the
-  largest clique of the chip's topology): hardware-sized subproblems with the
+* ``dwave``: ``decompose{block=B,reads=N}(dwave-qpu)``, B = the Pegasus block size
+  (:func:`qsel.passes.topology.block_for`) or the largest clique of the chip's topology
+  if smaller: hardware-sized subproblems with the
   rest clamped, each embedded onto the chip, unembedded and polished, from a
   greedy warm start. ``--local``: the same around ``local-pegasus``
   (MockDWaveSampler on the real Pegasus graph, simulated annealing).
 * ``dwave-hybrid``: ``polish(leap-hybrid)``: the whole problem as a CQM to
   LeapHybridCQMSampler, its samples repaired and swap-polished.
-  ``--local``: ``polish(local-hybrid)`` (``decompose{block=177}(tabu)`` on the
+  ``--local``: ``polish(local-hybrid)`` (``decompose{block=B}(tabu)`` on the
   constrained problem; a stand-in, not the hybrid solver).
 * ``ibm``: ``decompose{block=B,reads=N}(ibm-runtime)``, B = ``--block``
   (default 8 qubits: a block's angles are optimised on a local statevector and
@@ -49,7 +50,6 @@ from qsel.ir.outputs import check_file, writing
 DESTINATIONS = ("dwave", "dwave-hybrid", "ibm")
 DEVICES = {"dwave": "dwave-qpu", "dwave-hybrid": "leap-hybrid", "ibm": "ibm-runtime"}
 STANDINS = {"dwave": "local-pegasus", "dwave-hybrid": "local-hybrid", "ibm": "ibm-runtime"}
-DWAVE_BLOCK = 177  # decompose's default: the Pegasus P16 clique (180) with a margin for missing qubits
 IBM_BLOCK = 8  # qubits per QAOA subproblem on an IBM backend (noisy circuits grow fast with the block)
 
 
@@ -66,6 +66,7 @@ def device_for(to: str, *, solver: str | None, backend: str | None, topology: st
 
 def default_spec(to: str, device, *, num_reads: int, block: int | None):
     """The default composite stack around ``device`` (see the module docstring)."""
+    from qsel.passes.topology import block_for
     from qsel.targets.composites import PolishComposite
     from qsel.targets.decompose import DecomposeComposite
 
@@ -75,7 +76,7 @@ def default_spec(to: str, device, *, num_reads: int, block: int | None):
                                "problem); give -s 'decompose{block=...}(leap-hybrid)' to cut it anyway")
         return PolishComposite(child=device)
     limit = device.max_vars
-    size = block or (min(DWAVE_BLOCK, limit) if to == "dwave" else min(IBM_BLOCK, limit))
+    size = block or (block_for(limit) if to == "dwave" else min(IBM_BLOCK, limit))
     if limit is not None and size > limit:
         raise ir.QselError(f"--block {size} is more than {device.name} takes ({limit})")
     return DecomposeComposite(block=size, reads=num_reads, child=device)
@@ -122,7 +123,8 @@ def build_solver(to: str, local: bool, spec: str | None, device, *, num_reads: i
 @click.option("--mode", type=click.Choice(["independent", "iterate"]), default="independent", show_default=True,
               help="Partitioned IR: blocks independently, or iterated with the others clamped (as qsel solve).")
 @click.option("--block", type=int, default=None,
-              help=f"Variables per subproblem (default: dwave {DWAVE_BLOCK}, ibm {IBM_BLOCK}).")
+              help=f"Variables per subproblem (default: dwave the Pegasus clique less a margin, or the "
+                   f"topology's clique if smaller; ibm {IBM_BLOCK}).")
 @click.option("--solver", "solver", metavar="NAME", help="D-Wave solver name (default: the client's choice).")
 @click.option("--backend", "backend", metavar="NAME",
               help=f"IBM backend (default: least busy; with --local a fake one, default fake_sherbrooke).")

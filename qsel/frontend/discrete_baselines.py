@@ -32,12 +32,12 @@ from __future__ import annotations
 import numpy as np
 
 from qsel import ir
+from qsel.targets.classical import EXACT_MAX_VARS
 
 from . import discrete
 from .discrete import LayerData
 
 METHODS = ("nearest", "gptq", "sign", "exact")
-EXACT_MAX_VARS = 20
 DAMP = 0.01
 _CHUNK = 1 << 16
 
@@ -71,7 +71,8 @@ def gptq(data: LayerData, damp: float = DAMP) -> np.ndarray:
 
 
 def exact(data: LayerData) -> np.ndarray:
-    """Enumerate every level combination of each output unit (at most 20 variables each)."""
+    """Enumerate every level combination of each output unit (at most ``EXACT_MAX_VARS`` variables each: the
+    ``exact`` solver's limit, :data:`qsel.targets.classical.EXACT_MAX_VARS`)."""
     k, n = data.shape
     L = data.grid.levels.shape[0]
     if n * data.grid.bits > EXACT_MAX_VARS:
