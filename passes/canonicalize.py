@@ -101,3 +101,6 @@ def _canonical_constraint(con: Constraint) -> Constraint:
     coeffs = np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0]) if idx.size else np.zeros(0)
     keep = coeffs != 0
     return Constraint(con.label, idx[keep], coeffs[keep], con.sense, con.rhs)
+
+
+PASSES = (Canonicalize,)

@@ -114,3 +114,6 @@ class EmbedCheck(AnalysisPass):
             return []
         isolated = b - len(emb)  # variables without couplings need one free qubit each
         return [len(chain) for chain in emb.values()] + [1] * isolated
+
+
+PASSES = (EmbedCheck,)

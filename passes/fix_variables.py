@@ -114,3 +114,6 @@ def _roof_duality(problem: Problem) -> tuple[float, dict[int, int]]:
                                                              problem.offset, "BINARY")
     lower_bound, fixed = roof_duality(bqm, strict=True)
     return lower_bound, {int(k): int(v) for k, v in fixed.items()}
+
+
+PASSES = (FixVariables,)

@@ -368,3 +368,6 @@ class _Builder:
         return Problem(variables=variables, linear=linear, offset=self.offset,
                        dense=tuple(self.blocks) + tuple(self.new_blocks), sparse=sparse, constraints=kept,
                        partitions=partitions, metadata=metadata)
+
+
+PASSES = (LowerConstraints,)

@@ -185,3 +185,6 @@ def _budgets(constraints, owner: np.ndarray, names: list[str], mode: str):
             parts[label] = k
         split[c.label] = {"sense": c.sense.value, "rhs": float(c.rhs), "parts": parts}
     return out, split, kept
+
+
+PASSES = (PartitionPass,)

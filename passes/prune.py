@@ -148,3 +148,6 @@ def _blocks_disjoint(problem: Problem) -> bool:
     for block in problem.dense:
         seen[block.index] += 1
     return bool(np.all(seen <= 1))
+
+
+PASSES = (Prune,)

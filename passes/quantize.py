@@ -78,3 +78,6 @@ class Quantize(TransformationPass):
         return Transformed(out, bound=bound, details={
             "bits": self.bits, "h_step": step_h, "j_step": step_j, "abs_error_sum": pos + neg,
             "bound_original_units": bound / factor})
+
+
+PASSES = (Quantize,)

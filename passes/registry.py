@@ -1,7 +1,9 @@
-"""Pass registry: name -> lazy loader, extended by the ``qsel.passes`` entry-point group.
+"""Pass registry: name -> lazy loader, filled by discovery and extended by the ``qsel.passes`` entry-point group.
 
-Built-in passes are imported only when used, so listing or parsing a pipeline
-stays fast. A plugin package registers more with::
+A pass module of this package registers its passes by ending with ``PASSES = (MyPass,)``
+(:mod:`qsel.passes.discovery` reads that, and each class's ``name``, from the source without
+importing it), so a new pass is one new file. Passes are imported only when looked up, so
+listing or parsing a pipeline stays fast. A plugin package registers more with::
 
     [project.entry-points."qsel.passes"]
     my-pass = "my_pkg.my_module:MyPass"
@@ -10,35 +12,28 @@ stays fast. A plugin package registers more with::
 from __future__ import annotations
 
 import difflib
-import importlib
+import functools
+import os
 from importlib.metadata import entry_points
 
 from qsel.ir import QselError
 
+from . import discovery
 from .base import Pass
 
-_BUILTIN: dict[str, str] = {
-    "canonicalize": "qsel.passes.canonicalize:Canonicalize",
-    "stats": "qsel.passes.stats:Stats",
-    "verify": "qsel.passes.verify:Verify",
-    "prune": "qsel.passes.prune:Prune",
-    "fix-variables": "qsel.passes.fix_variables:FixVariables",
-    "partition": "qsel.passes.partition:PartitionPass",
-    "lower-constraints": "qsel.passes.lower_constraints:LowerConstraints",
-    "scale": "qsel.passes.scale:Scale",
-    "quantize": "qsel.passes.quantize:Quantize",
-    "embed-check": "qsel.passes.embed_check:EmbedCheck",
-}
+_REGISTERED: dict[str, str] = {}  # added by register() (tests, embedding applications)
 
 
-def _load(ref: str) -> type[Pass]:
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+@functools.lru_cache(maxsize=1)
+def builtin() -> dict[str, str]:
+    """name -> 'module:Class' of every pass this package declares (discovered once per process)."""
+    package, path = __name__.rpartition(".")[0], [os.path.dirname(__file__)]
+    return {e.name: e.ref for e in discovery.discover(package, path, ("PASSES",))}
 
 
 def available() -> dict[str, str]:
-    """Every known pass name -> its 'module:Class' reference (built-ins, then plugins)."""
-    names = dict(_BUILTIN)
+    """Every known pass name -> its 'module:Class' reference (built-ins, registered, then plugins)."""
+    names = {**builtin(), **_REGISTERED}
     for ep in entry_points(group="qsel.passes"):
         names.setdefault(ep.name, ep.value)
     return names
@@ -46,7 +41,12 @@ def available() -> dict[str, str]:
 
 def register(name: str, ref: str) -> None:
     """Register a pass programmatically (``ref`` is 'module:Class')."""
-    _BUILTIN[name] = ref
+    _REGISTERED[name] = ref
+
+
+def unregister(name: str) -> None:
+    """Forget a pass added by :func:`register` (built-ins stay)."""
+    _REGISTERED.pop(name, None)
 
 
 def get(name: str) -> type[Pass]:
@@ -55,4 +55,4 @@ def get(name: str) -> type[Pass]:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise QselError(f"unknown pass '{name}'{hint} (available: {', '.join(sorted(names))})")
-    return _load(names[name])
+    return discovery.load(names[name], name if builtin().get(name) == names[name] else None)

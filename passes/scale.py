@@ -100,3 +100,6 @@ def _scaled(problem: Problem, f: float) -> Problem:
         linear=problem.linear * f, offset=float(problem.offset) * f,
         dense=tuple(DenseBlock(b.index, b.matrix * f) for b in problem.dense),
         sparse=Couplings(problem.sparse.rows, problem.sparse.cols, problem.sparse.vals * f))
+
+
+PASSES = (Scale,)

@@ -17,3 +17,6 @@ class Stats(AnalysisPass):
 
     def analyze(self, problem: Problem, props: PropertySet) -> None:
         props["stats"] = compute_stats(problem)
+
+
+PASSES = (Stats,)

@@ -18,3 +18,6 @@ class Verify(AnalysisPass):
     def analyze(self, problem: Problem, props: PropertySet) -> None:
         verify(problem, context="verify pass")
         props["verified"] = True
+
+
+PASSES = (Verify,)

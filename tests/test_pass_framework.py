@@ -51,8 +51,8 @@ def _test_passes():
     registry.register("test-scale", f"{__name__}:Scale")
     registry.register("test-count", f"{__name__}:Count")
     yield
-    registry._BUILTIN.pop("test-scale", None)
-    registry._BUILTIN.pop("test-count", None)
+    registry.unregister("test-scale")
+    registry.unregister("test-count")
 
 
 def test_pipeline_syntax_and_typed_options():
