@@ -13,23 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from qsel import ir
+from qsel.passes.quadratic import effective_coo
 
 
 def coo(problem: ir.Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every quadratic term as (rows, cols, vals) with rows < cols, duplicates summed, zeros dropped."""
-    rows, cols, vals = [problem.sparse.rows], [problem.sparse.cols], [problem.sparse.vals]
-    for block in problem.dense:
-        r, c = np.nonzero(block.matrix)
-        rows.append(block.index[r])
-        cols.append(block.index[c])
-        vals.append(block.matrix[r, c])
-    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    lo, hi = np.minimum(r, c), np.maximum(r, c)
-    n = max(problem.num_vars, 1)
-    keys, inverse = np.unique(lo * n + hi, return_inverse=True)
-    summed = np.bincount(inverse, weights=v, minlength=keys.shape[0]) if keys.size else np.zeros(0)
-    keep = summed != 0
-    return keys[keep] // n, keys[keep] % n, summed[keep]
+    """Every quadratic term as (rows, cols, vals) with rows < cols, duplicates summed, zeros dropped
+    (the pass layer's :func:`qsel.passes.quadratic.effective_coo`, less the pairs that sum to zero)."""
+    t = effective_coo(problem)
+    keep = t.vals != 0
+    return t.rows[keep], t.cols[keep], t.vals[keep]
 
 
 def require_unconstrained(problem: ir.Problem, target: str) -> None:
