@@ -86,27 +86,15 @@ def _diagonal(qubo, n):
     return out
 
 
-def _cvar(probs, energies, order, alpha):
-    """CVaR_alpha: mean energy of the lowest alpha share of the probability mass (alpha = 1: expectation)."""
-    import numpy as np
+def _angle_schedule():
+    """qsel's ``targets/angle_schedule.py`` (numpy and scipy only), loaded by its path: the one definition of
+    the CVaR objective, INTERP and the angle search that qsel's own QAOA solver uses too."""
+    import importlib.util
 
-    if alpha >= 1.0:
-        return float(probs @ energies)
-    ps = probs[order]
-    w = np.clip(alpha - (np.cumsum(ps) - ps), 0.0, ps)
-    return float(w @ energies[order] / alpha)
-
-
-def _interp(values, p):
-    """INTERP (Zhou et al. 2020): depth-(p+1) angles [gammas, betas] from depth-p ones."""
-    import numpy as np
-
-    out = []
-    for ang in (values[:p], values[p:]):
-        padded = np.concatenate([[0.0], ang, [0.0]])
-        i = np.arange(1, p + 2)
-        out.append((i - 1) / p * padded[i - 1] + (p - i + 1) / p * padded[i])
-    return np.concatenate(out)
+    spec = importlib.util.spec_from_file_location("qsel_angle_schedule", os.path.join(_HERE, "angle_schedule.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _workflow(circuit_qubo, options, depth, raw=None):
@@ -149,47 +137,31 @@ def _schedule(circuit_qubo, energies, options):
     objective is CVaR_alpha of the IR energies under OpenQAOA's wavefunction. Returns (workflow, raw angles
     [betas, gammas], objective value, evaluations)."""
     import numpy as np
-    from scipy.optimize import minimize
 
+    schedule = _angle_schedule()
     p = int(options.get("p", 1))
     alpha = float(options.get("cvar", 1.0))
-    grid = int(options.get("grid", 8))
-    starts = int(options.get("starts", 1))
-    method = {"bfgs": "BFGS", "cobyla": "COBYLA", "nelder-mead": "Nelder-Mead"}[options.get("optimizer", "bfgs")]
-    opts = {"maxiter": int(options.get("maxiter", 100))}
-    if method == "COBYLA":
-        opts["rhobeg"] = 0.2
+    method, opts = schedule.scipy_options(options.get("optimizer", "bfgs"), options.get("maxiter", 100))
     order = np.argsort(energies, kind="stable")
     count = [0]
     rng = np.random.default_rng(options.get("seed"))
     half = np.pi / 2 if options.get("mixer", "x") == "x" else np.pi
-    candidates = []
-    for depth in range(1, p + 1):
+
+    def objective_at(depth):
         q = _workflow(circuit_qubo, options, depth)
         backend, params = q.backend, q.variate_params
 
-        def objective(v, backend=backend, params=params, depth=depth):  # v = [gammas, betas]
+        def objective(v):  # v = [gammas, betas]; OpenQAOA's raw order is [betas, gammas]
             params.update_from_raw(np.concatenate([v[depth:], v[:depth]]))
             probs = np.abs(np.asarray(backend.wavefunction(params))) ** 2
             count[0] += 1
-            return _cvar(probs, energies, order, alpha)
+            return schedule.cvar_value(probs, energies, alpha, order)
 
-        if depth == 1:
-            gs = np.linspace(2.0 / grid, 2.0, grid)
-            bs = np.linspace(-half, half, grid, endpoint=False) + half / grid
-            points = np.stack(np.meshgrid(gs, bs, indexing="ij"), axis=-1).reshape(-1, 2)
-            scan = np.array([objective(v) for v in points])
-            x0s = [points[i] for i in np.argsort(scan, kind="stable")[:max(1, starts)]]
-        else:
-            x0s = [_interp(v, depth - 1) for _, v in candidates]
-        runs = [minimize(objective, x0, method=method, options=opts) for x0 in x0s]
-        if depth == p:
-            best = min(runs, key=lambda r: r.fun).x
-            runs += [minimize(objective, best + rng.normal(scale=0.3, size=best.shape), method=method, options=opts)
-                     for _ in range(max(1, int(options.get("restarts", 1))) - 1)]
-        candidates = sorted(((float(r.fun), np.asarray(r.x, dtype=float)) for r in runs),
-                            key=lambda t: t[0])[:max(1, starts)]
-    value, v = candidates[0]
+        return objective, q
+
+    value, v, q = schedule.search(objective_at, p, grid=int(options.get("grid", 8)), half_period=half,
+                                  starts=int(options.get("starts", 1)), restarts=int(options.get("restarts", 1)),
+                                  method=method, options=opts, rng=rng)
     return q, np.concatenate([v[p:], v[:p]]), value, count[0]
 
 

@@ -15,37 +15,10 @@ import numpy as np
 
 from qsel import ir
 
+from ..angle_schedule import OPTIMIZERS, cvar_value, interpolate, scipy_options, search  # noqa: F401 (re-exported)
 from ..basis import basis_bits, basis_energies
 from .circuits import MAX_QUBITS, QUBIT_ORDER, Plan, plan, qaoa_circuit
 from .simulate import simulator_for
-
-
-OPTIMIZERS = {"bfgs": "BFGS", "cobyla": "COBYLA", "nelder-mead": "Nelder-Mead"}  # option -> scipy method
-
-
-def interpolate(values: np.ndarray, p: int) -> np.ndarray:
-    """INTERP (Zhou et al. 2020): angles for depth p + 1 from optimised depth-p angles."""
-    out = []
-    for ang in (values[:p], values[p:]):
-        padded = np.concatenate([[0.0], ang, [0.0]])
-        i = np.arange(1, p + 2)
-        out.append((i - 1) / p * padded[i - 1] + (p - i + 1) / p * padded[i])
-    return np.concatenate(out)
-
-
-def cvar_value(probs: np.ndarray, energies: np.ndarray, alpha: float, order: np.ndarray | None = None) -> float:
-    """CVaR_alpha (Barkoutsos et al. 2020): the mean energy of the lowest alpha share of the probability mass,
-
-        CVaR_alpha = (1/alpha) sum_k w_k E_(k),   w_k = min(p_(k), max(0, alpha - sum_{j<k} p_(j)))
-
-    over the states sorted by energy (``order``: that sort, computed once). alpha = 1 is the expectation."""
-    if alpha >= 1.0:
-        return float(probs @ energies)
-    order = np.argsort(energies, kind="stable") if order is None else order
-    ps = probs[order]
-    before = np.cumsum(ps) - ps
-    w = np.clip(alpha - before, 0.0, ps)
-    return float(w @ energies[order] / alpha)
 
 
 def check_cvar(alpha: float) -> None:
@@ -98,8 +71,6 @@ def optimise(problem: ir.Problem, *, p: int = 3, mixer: str = "auto", maxiter: i
     Depth d > 1: each of the ``starts`` best angle sets of depth d - 1 is extended by INTERP (Zhou et al. 2020)
     and refined. At depth p, ``restarts - 1`` extra runs start from random perturbations of the best.
     Returns the best angles of depth p."""
-    from scipy.optimize import minimize
-
     t0 = time.perf_counter()
     if p < 1:
         raise ir.QselError(f"QAOA depth p must be >= 1, got {p}")
@@ -112,34 +83,20 @@ def optimise(problem: ir.Problem, *, p: int = 3, mixer: str = "auto", maxiter: i
     half_period = np.pi / 2 if pl.mixer == "x" else np.pi
     if optimizer not in OPTIMIZERS:
         raise ir.QselError(f"unknown QAOA optimizer {optimizer!r} (expected {', '.join(OPTIMIZERS)})")
-    method = OPTIMIZERS[optimizer]
-    options = {"maxiter": int(maxiter), **({"rhobeg": 0.2} if optimizer == "cobyla" else {})}
+    method, options = scipy_options(optimizer, maxiter)
 
-    candidates: list[tuple[float, np.ndarray]] = []
-    for depth in range(1, p + 1):
+    def objective_at(depth: int):
         sim = simulator_for(pl, depth, simulator, connectivity, energies=diag)
 
-        def objective(v: np.ndarray, sim=sim) -> float:
+        def objective(v: np.ndarray) -> float:
             e = cvar_value(sim.probabilities(v), diag, cvar, order)
             history.append(e)
             return e
 
-        if depth == 1:
-            gs = np.linspace(2.0 / grid, 2.0, grid)
-            bs = np.linspace(-half_period, half_period, grid, endpoint=False) + half_period / grid
-            points = np.stack(np.meshgrid(gs, bs, indexing="ij"), axis=-1).reshape(-1, 2)
-            scan = np.array([objective(v) for v in points])
-            x0s = [points[i] for i in np.argsort(scan, kind="stable")[:max(1, starts)]]
-        else:
-            x0s = [interpolate(v, depth - 1) for _, v in candidates]
-        runs = [minimize(objective, x0, method=method, options=options) for x0 in x0s]
-        if depth == p:
-            best_x = min(runs, key=lambda r: r.fun).x
-            runs += [minimize(objective, best_x + rng.normal(scale=0.3, size=best_x.shape), method=method,
-                              options=options) for _ in range(max(1, restarts) - 1)]
-        candidates = sorted(((float(r.fun), np.asarray(r.x, dtype=np.float64)) for r in runs),
-                            key=lambda t: t[0])[:max(1, starts)]
-    best_obj, values = candidates[0]
+        return objective, sim
+
+    best_obj, values, sim = search(objective_at, p, grid=grid, half_period=half_period, starts=starts,
+                                   restarts=restarts, method=method, options=options, rng=rng)
     probs = sim.probabilities(values)
     circuit, gammas, betas = qaoa_circuit(pl, p, connectivity=connectivity)
     n = pl.num_qubits
