@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from qsel import ir
 from qsel.result import Result
 from qsel.targets.base import Solver

@@ -35,7 +35,7 @@ from qsel import ir
 
 from . import lowering
 from .network import Network, Trace
-from .objective import targets
+from .objective import calibration_pass
 
 Objective = Literal["reconstruct", "fit", "auto", "quantize", "train", "scaled"]
 GranularityName = Literal["neuron", "channel", "edge"]
@@ -138,12 +138,7 @@ def compile_network(network: Network, X: np.ndarray, y: np.ndarray | None, optio
     objective = resolve_objective(network, options.objective)
     if options.schedule == "sequential" and solver is None:
         raise ir.QselError("--schedule sequential needs a solver to choose each layer before the next")
-    m = X.shape[0]
-    if m == 0:
-        raise ir.QselError("the calibration batch is empty")
-    dense = Trace()
-    network.forward(X, trace=dense)
-    Y = targets(y, network, m) if objective == "fit" else None
+    m, dense, Y = calibration_pass(network, X, y, objective == "fit")
 
     unit_masks: dict[str, np.ndarray] = {}
     weight_masks: dict[str, np.ndarray] = {}

@@ -378,19 +378,14 @@ def prepare(network: Network, X: np.ndarray, y: np.ndarray | None, kind: str, gr
             solver=None) -> list[LayerData]:
     """The per-layer data in network order. ``sequential``: layer l's inputs come from the network whose
     earlier layers already carry the weights ``solver(data)`` (level indices, k x n) chose."""
-    from .objective import targets
+    from .objective import calibration_pass
 
     if kind not in KINDS:
         raise ir.QselError(f"unknown discrete objective {kind!r} (expected one of: {', '.join(KINDS)})")
     if schedule == "sequential" and solver is None:
         raise ir.QselError("--schedule sequential needs a solver to choose each layer before the next")
     names = check_layers(network, kind, layers)
-    m = X.shape[0]
-    if m == 0:
-        raise ir.QselError("the calibration batch is empty")
-    dense = Trace()
-    network.forward(X, trace=dense)
-    Y = targets(y, network, m) if kind == "train" else None
+    m, dense, Y = calibration_pass(network, X, y, kind == "train")
     chosen: dict[str, np.ndarray] = {}
     out = []
     for name in names:
@@ -443,13 +438,12 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, weights: dict
     c Y / Y (train):  objective_l = 1/m ||Z_l - T_l||^2. (With ``sequential`` this equals the IR energy when
     the earlier layers carry the weights chosen while compiling, ``layers[l]["chosen"]``, as for unit
     selection.)"""
-    from .objective import targets
+    from .objective import dense_trace, targets
 
     schedule = compile_meta["objective"].get("schedule", "independent")
     infos = compile_meta["layers"]
     m = X.shape[0]
-    dense = Trace()
-    network.forward(X, trace=dense)
+    dense = dense_trace(network, X)
     out: dict[str, float] = {}
     active: dict[str, np.ndarray] = {}
     for name in sorted(infos, key=network.index):

@@ -23,6 +23,23 @@ from .network import Network, Trace
 
 
 
+def dense_trace(network: Network, X: np.ndarray) -> Trace:
+    """The activations of the unpruned network on ``X`` (every layer's input and output)."""
+    dense = Trace()
+    network.forward(X, trace=dense)
+    return dense
+
+
+def calibration_pass(network: Network, X: np.ndarray, y: np.ndarray | None,
+                     with_targets: bool) -> tuple[int, Trace, np.ndarray | None]:
+    """(m, :func:`dense_trace`, the targets Y when ``with_targets``) of a calibration batch, refused when empty:
+    what compiling a problem (pruning or discrete weights) starts from."""
+    m = X.shape[0]
+    if m == 0:
+        raise ir.QselError("the calibration batch is empty")
+    return m, dense_trace(network, X), targets(y, network, m) if with_targets else None
+
+
 def targets(y: np.ndarray | None, network: Network, m: int) -> np.ndarray:
     """The task target Y at the output: one-hot labels (classification) or y itself (regression)."""
     if y is None:
@@ -49,8 +66,7 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Se
         raise ir.QselError("the mask file does not say how its problem was compiled "
                            "(missing 'compile.layers' / 'compile.objective')") from None
     m = X.shape[0]
-    dense = Trace()
-    network.forward(X, trace=dense)
+    dense = dense_trace(network, X)
     Y = None
     out: dict[str, float] = {}
     active: dict[str, object] = {}

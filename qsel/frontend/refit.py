@@ -102,9 +102,10 @@ def refit(network: Network, X: np.ndarray, y: np.ndarray | None, selection: Sele
     except (KeyError, TypeError):
         raise ir.QselError("--refit: the result does not say how its problem was compiled "
                            "(missing 'compile.layers')") from None
+    from .objective import dense_trace
+
     m = X.shape[0]
-    dense = Trace()
-    network.forward(X, trace=dense)
+    dense = dense_trace(network, X)
     current = Network([Layer(**vars(layer)) for layer in network.layers], network.input_shape, network.task,
                       dict(network.metadata))
     unit, weight = selection.unit_masks(), selection.weight_masks()

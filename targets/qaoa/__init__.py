@@ -56,10 +56,11 @@ cost problem's basis energies are tabulated once (2^n values), so each optimiser
 statevector simulation.
 """
 
+from ..angle_schedule import interpolate
 from ..basis import basis_bits, basis_energies
 from .circuits import MAX_QUBITS, QUBIT_ORDER, Plan, dicke_state, plan, qaoa_circuit, xy_pairs
 from .hamiltonian import ising, pauli_json, pauli_op, quadratic_program, xy_cardinality
-from .optimise import OPTIMIZERS, QAOARun, cvar_value, interpolate, optimise
+from .optimise import OPTIMIZERS, QAOARun, cvar_value, optimise
 from .simulate import (SIMULATORS, NumpySimulator, counts_to_samples, initial_state, popcount,
                        sample_probabilities, simulator_for)
 from .solver import QAOASolver, best_of_samples

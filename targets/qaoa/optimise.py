@@ -15,7 +15,7 @@ import numpy as np
 
 from qsel import ir
 
-from ..angle_schedule import OPTIMIZERS, cvar_value, interpolate, scipy_options, search  # noqa: F401 (re-exported)
+from ..angle_schedule import OPTIMIZERS, cvar_value, scipy_options, search
 from ..basis import basis_bits, basis_energies
 from .circuits import MAX_QUBITS, QUBIT_ORDER, Plan, plan, qaoa_circuit
 from .simulate import simulator_for
