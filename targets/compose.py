@@ -166,6 +166,9 @@ def _read_sampleset(d: dict, entry: BlockEntry, path: Path) -> BlockResult:
         raise ir.QselError(f"{path}: not a valid dimod SampleSet ({exc})") from None
     if not len(ss):
         raise ir.QselError(f"{path}: the sample set is empty")
+    for name in ("sample", "energy", "num_occurrences"):  # a record field can be anything the JSON says
+        if name not in ss.record.dtype.names or np.asarray(ss.record[name]).dtype.kind not in "biuf":
+            raise ir.QselError(f"{path}: the sample set's {name!r} vectors are missing or not numeric")
     values = np.asarray(ss.record.sample)
     if ss.vartype is dimod.SPIN:
         values = (values + 1) // 2

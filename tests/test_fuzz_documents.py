@@ -247,3 +247,13 @@ def test_cross_file_name_with_a_nul_byte_is_refused(work):
     path = work / "emit" / "nul-cross.json"
     path.write_text(json.dumps(doc))
     assert _compose(work, path, _samples(work), "found") == 2
+
+
+def test_sampleset_with_a_structured_energy_vector_is_refused(work):
+    """Found by the long fuzz run: ``"data_type": []`` makes dimod build an empty record dtype for the
+    energies, and casting it raised TypeError in compose."""
+    doc = json.loads(json.dumps(SAMPLES))
+    doc["vectors"]["energy"]["data_type"] = []
+    path = work / "emit" / "record.samples.json"
+    path.write_text(json.dumps(doc))
+    assert _compose(work, work / "emit" / "manifest.json", [path, *_samples(work)[1:]], "found") == 2
