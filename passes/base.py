@@ -66,13 +66,26 @@ class Pass:
 
     def spec(self) -> str:
         """This pass as it would be written in a pipeline: non-default options only."""
-        opts = []
-        for f in self.option_fields():
-            value = getattr(self, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if value != default:
-                opts.append(f"{f.name.replace('_', '-')}={format_value(value)}")
-        return f"{self.name}{{{','.join(opts)}}}" if opts else self.name
+        return spec_of(self)
+
+
+def spec_of(obj: Any) -> str:
+    """The spec string of a configured pass, target or solver (a frozen dataclass with a ``name``): the
+    non-default options only, kebab-case, and a wrapped solver (a field with ``metadata["child"]``) in (...)."""
+    opts = []
+    child = None
+    for f in dataclasses.fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        if f.metadata.get("child"):
+            child = value
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if value != default:
+            opts.append(f"{f.name.replace('_', '-')}={format_value(value)}")
+    head = f"{obj.name}{{{','.join(opts)}}}" if opts else obj.name
+    return f"{head}({spec_of(child)})" if child is not None else head
 
 
 class AnalysisPass(Pass):

@@ -35,6 +35,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 
 from qsel import ir
+from qsel.passes.base import spec_of
 
 from .manifest import BlockEntry, Manifest, block_constants
 
@@ -294,26 +295,6 @@ def split_composite(text: str) -> tuple[str, str | None, int]:
         elif ch == ")" and depth == 0:
             raise PipelineError(text, i + 1, "')' without a matching '('")
     return text, None, 0
-
-
-def spec_of(obj: Any) -> str:
-    """The spec string of a configured target or solver: non-default options only, a wrapped solver in (...)."""
-    from qsel.passes.base import format_value
-
-    opts = []
-    child = None
-    for f in dataclasses.fields(obj):
-        if not f.init:
-            continue
-        value = getattr(obj, f.name)
-        if f.metadata.get("child"):
-            child = value
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if value != default:
-            opts.append(f"{f.name.replace('_', '-')}={format_value(value)}")
-    head = f"{obj.name}{{{','.join(opts)}}}" if opts else obj.name
-    return f"{head}({spec_of(child)})" if child is not None else head
 
 
 def option_fields(cls: type) -> list[tuple[str, Any]]:
