@@ -317,7 +317,6 @@ def read_result(path: str | Path, entry: BlockEntry, data: Any = None) -> BlockR
 
 
 # ------------------------------------------------------------------ block files
-READ_BACK = ("dimod-bqm", "coo", "dimod-cqm", "qubo", "lp")  # block formats qsel reads back
 _LP_SENSE = re.compile(r"^\s*(minimi[sz]e|maximi[sz]e|minimum|maximum|min|max)\b", re.IGNORECASE | re.MULTILINE)
 _LP_END = re.compile(r"^\s*end\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -361,7 +360,7 @@ def block_file(entry: BlockEntry, folder: Path, where: str = "manifest.json", co
     most :func:`block_byte_cap` bytes, and an ``lp`` file must look like an LP."""
     what = f"block {entry.name!r}"
     path = inside_folder(folder, entry.file, where, what)
-    if entry.format not in READ_BACK or not path.is_file():
+    if entry.format not in BLOCK_READERS or not path.is_file():
         return path
     size = path.stat().st_size
     cap = block_byte_cap(entry, constraints)
@@ -514,7 +513,7 @@ def compose(manifest_path: str | Path, result_paths: list[str], *, problem: ir.P
         rows = read_result(path, entry, data)
         fb = None
         if not (folder / entry.file).exists():
-            if entry.format in READ_BACK:
+            if entry.format in BLOCK_READERS:  # a format qsel reads back
                 notes.append(f"block {entry.name!r}: block file {entry.file!r} is missing; ranked without it")
         else:
             fb = read_block(entry, folder, where, ncons)  # a file that is there but unreadable is an error
