@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsel import ir
+from qsel.targets import base as target_base
 from qsel.targets.classical import EXACT_MAX_VARS
 
 METHODS = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
@@ -50,8 +51,8 @@ LASSO_BISECTIONS = 60
 
 
 @dataclass(frozen=True)
-class Block:
-    """One independent piece of the problem: variable indices and its cardinality target."""
+class Choice:
+    """One independent piece of the problem a baseline chooses in: variable indices and its cardinality target."""
 
     name: str
     index: np.ndarray
@@ -59,24 +60,21 @@ class Block:
     sense: str = "=="
 
 
-def blocks_of(problem: ir.Problem) -> list[Block]:
-    """Blocks = partitions if any, else one per layer; K from the cardinality constraint covering the block."""
-    if problem.partitions:
-        groups = [(p.name, np.sort(p.indices)) for p in problem.partitions]
-    else:
-        v = problem.variables
-        groups = []
-        for code in np.unique(v.layer):
-            name = v.layer_names[code] if code >= 0 else "(no layer)"
-            groups.append((name, np.flatnonzero(v.layer == code)))
+def choices_of(problem: ir.Problem) -> list[Choice]:
+    """The blocks of :func:`qsel.targets.base.blocks_of` (partitions if any, else one per layer; variables
+    outside every partition stay 0), each with K from the cardinality constraint covering exactly it."""
     out = []
-    for name, idx in groups:
+    for block in target_base.blocks_of(problem, constraints="ignore", unpartitioned="layers", leftover=False):
         count, sense = None, "=="
-        for c in problem.constraints:
-            if c.is_cardinality and np.array_equal(np.sort(c.indices), idx):
+        for k in block.constraints:
+            c = problem.constraints[k]
+            if c.is_cardinality and np.array_equal(np.sort(c.indices), block.indices):
                 count, sense = int(c.rhs), c.sense.value
-        out.append(Block(name, idx, count, sense))
+        out.append(Choice(block.name, block.indices, count, sense))
     return out
+
+
+blocks_of = choices_of  # until qsel/scaleout/layers.py calls choices_of (another helper edits it now)
 
 
 def sub_problem(problem: ir.Problem, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +234,7 @@ def solve(problem: ir.Problem, method: str, *, seed: int = 0, magnitude_scores: 
         raise ir.QselError(f"unknown baseline method {method!r} (expected one of: {', '.join(METHODS)})")
     x = np.zeros(problem.num_vars)
     rng = np.random.default_rng(seed)
-    for block in blocks_of(problem):
+    for block in choices_of(problem):
         n = block.index.shape[0]
         if method == "random":
             xb = random_block(n, block.count, rng)

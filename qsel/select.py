@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from qsel import ir
-from qsel.baselines import EXACT_MAX_VARS, blocks_of as baseline_blocks
+from qsel.baselines import EXACT_MAX_VARS, choices_of
 from qsel.frontend.compile import CompileOptions, chosen_assignment, compile_network
 from qsel.frontend.data import Dataset
 from qsel.frontend.metrics import scores_metrics
@@ -249,7 +249,7 @@ def run_baseline(method: str, network: Network, calib: Dataset, config: SelectCo
 
 
 def exact_possible(problem: ir.Problem) -> bool:
-    return all(b.index.shape[0] <= EXACT_MAX_VARS for b in baseline_blocks(problem))
+    return all(b.index.shape[0] <= EXACT_MAX_VARS for b in choices_of(problem))
 
 
 def select(network: Network, calib: Dataset, test: Dataset, config: SelectConfig, outdir: Path, *,

@@ -165,9 +165,12 @@ class Block:
         return int(self.indices.shape[0])
 
 
-def blocks_of(problem: ir.Problem, *, constraints: str = "inside") -> list[Block]:
+def blocks_of(problem: ir.Problem, *, constraints: str = "inside", unpartitioned: str = "all",
+              leftover: bool = True) -> list[Block]:
     """The blocks of ``problem``: its partitions (sorted indices), the uncovered variables as one more block
-    ``"unpartitioned"``, or one block ``"all"`` when it has no partitions. Empty blocks are skipped.
+    ``"unpartitioned"`` (unless not ``leftover``), or, when it has no partitions, one block ``"all"``
+    (``unpartitioned="all"``) or one block per layer named by the layer (``"layers"``; variables of no layer:
+    ``"(no layer)"``). Empty blocks are skipped.
 
     ``constraints``: ``"inside"`` refuses a constraint spanning several blocks (a QselError saying what to
     do); ``"ignore"`` lets it through (the caller deals with it); ``"none"`` refuses any constraint."""
@@ -176,9 +179,13 @@ def blocks_of(problem: ir.Problem, *, constraints: str = "inside") -> list[Block
     covered = np.zeros(n, dtype=bool)
     for _, idx in parts:
         covered[idx] = True
-    if not parts:
+    if not parts and unpartitioned == "layers":
+        v = problem.variables
+        parts = [(v.layer_names[code] if code >= 0 else "(no layer)", np.flatnonzero(v.layer == code))
+                 for code in np.unique(v.layer)]
+    elif not parts:
         parts = [("all", np.arange(n, dtype=np.int64))] if n else []
-    elif not covered.all():
+    elif not covered.all() and leftover:
         parts.append(("unpartitioned", np.flatnonzero(~covered).astype(np.int64)))
     owner = block_owner(n, [idx for _, idx in parts])
     inside: list[list[int]] = [[] for _ in parts]
@@ -186,7 +193,7 @@ def blocks_of(problem: ir.Problem, *, constraints: str = "inside") -> list[Block
         if constraints == "none":
             raise ir.QselError(f"constraint {c.label!r} is still in the IR; run the 'lower-constraints' pass first")
         owners = np.unique(owner[c.indices]) if c.indices.size else np.zeros(0, np.int64)
-        if owners.size == 1:
+        if owners.size == 1 and owners[0] >= 0:
             inside[int(owners[0])].append(k)
         elif owners.size > 1 and constraints == "inside":
             names = ", ".join(repr(parts[int(o)][0]) for o in owners[:4])
