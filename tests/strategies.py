@@ -265,3 +265,20 @@ def cli_loads_or_refuses(reader: str, args: list[str], source: str) -> int:
         raise AssertionError(f"qsel {' '.join(args)}: exit {result.exit_code}\n{err}\n{tb}")
     Tally.add(reader, "refused")
     return 2
+
+
+# metadata keys the passes own: random JSON there is not valid pass input
+PASS_RESERVED = ("fixed", "fixed_provenance", "scale", "penalties", "lowered_constraints", "split_constraints")
+
+
+def pass_problems(**kwargs):
+    """problems() without the metadata keys that passes own (random JSON there is not valid input)."""
+    return problems(**kwargs).map(
+        lambda p: p.replace(metadata={k: v for k, v in p.metadata.items() if k not in PASS_RESERVED}))
+
+
+def run_pipeline(problem: ir.Problem, pipeline: str) -> ir.Problem:
+    """Run a pipeline string with the verifier after every pass."""
+    from qsel.passes import PassManager, build
+
+    return PassManager(build(pipeline), verify_each=True).run(problem)

@@ -10,16 +10,7 @@ from qsel import ir
 from qsel.passes import PassManager, build
 from qsel.passes.fix_variables import _roof_duality
 from qsel.passes.mapping import restore
-from strategies import problems, scale_of
-
-
-RESERVED = ("fixed", "fixed_provenance", "scale", "penalties", "lowered_constraints", "split_constraints")
-
-
-def pass_problems(**kwargs):
-    """problems() without the metadata keys that passes own (random JSON there is not valid input)."""
-    return problems(**kwargs).map(
-        lambda p: p.replace(metadata={k: v for k, v in p.metadata.items() if k not in RESERVED}))
+from strategies import pass_problems, scale_of
 
 
 def all_assignments(n: int) -> np.ndarray:

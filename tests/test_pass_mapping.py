@@ -10,16 +10,7 @@ from hypothesis import strategies as st
 from qsel import ir
 from qsel.passes import PassManager, build, registry
 from qsel.passes.mapping import energy_factor, restore
-from strategies import problems, scale_of
-
-
-RESERVED = ("fixed", "fixed_provenance", "scale", "penalties", "lowered_constraints", "split_constraints")
-
-
-def pass_problems(**kwargs):
-    """problems() without the metadata keys that passes own (random JSON there is not valid input)."""
-    return problems(**kwargs).map(
-        lambda p: p.replace(metadata={k: v for k, v in p.metadata.items() if k not in RESERVED}))
+from strategies import pass_problems, scale_of
 
 EXACT = sorted(name for name in registry.available()
                if not name.startswith("test-") and registry.get(name).exact and name != "lower-constraints")

@@ -10,21 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qsel import ir
-from qsel.passes import PassManager, build
-from strategies import assignments, problems, scale_of
-
-
-RESERVED = ("fixed", "fixed_provenance", "scale", "penalties", "lowered_constraints", "split_constraints")
-
-
-def pass_problems(**kwargs):
-    """problems() without the metadata keys that passes own (random JSON there is not valid input)."""
-    return problems(**kwargs).map(
-        lambda p: p.replace(metadata={k: v for k, v in p.metadata.items() if k not in RESERVED}))
-
-
-def run(problem: ir.Problem, pipeline: str) -> ir.Problem:
-    return PassManager(build(pipeline), verify_each=True).run(problem)
+from qsel.passes import build
+from strategies import assignments, pass_problems, run_pipeline as run, scale_of
 
 
 def planted(groups: int, size: int, seed: int = 0, noise: float = 0.01) -> tuple[ir.Problem, np.ndarray]:

@@ -8,12 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qsel import ir
-from qsel.passes import PassManager, build
-from strategies import assignments, problems, scale_of
-
-
-def run(problem: ir.Problem, pipeline: str) -> ir.Problem:
-    return PassManager(build(pipeline), verify_each=True).run(problem)
+from qsel.passes import build
+from strategies import assignments, problems, run_pipeline as run, scale_of
 
 
 def small() -> ir.Problem:

@@ -8,23 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qsel import ir
-from qsel.passes import PassManager, build
+from qsel.passes import build
 from qsel.passes.mapping import energy_factor
 from qsel.passes.quadratic import coupling_range
-from strategies import assignments, problems, scale_of
-
-
-RESERVED = ("fixed", "fixed_provenance", "scale", "penalties", "lowered_constraints", "split_constraints")
-
-
-def pass_problems(**kwargs):
-    """problems() without the metadata keys that passes own (random JSON there is not valid input)."""
-    return problems(**kwargs).map(
-        lambda p: p.replace(metadata={k: v for k, v in p.metadata.items() if k not in RESERVED}))
-
-
-def run(problem: ir.Problem, pipeline: str) -> ir.Problem:
-    return PassManager(build(pipeline), verify_each=True).run(problem)
+from strategies import assignments, pass_problems, run_pipeline as run, scale_of
 
 
 def example() -> ir.Problem:
