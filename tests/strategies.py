@@ -282,3 +282,17 @@ def run_pipeline(problem: ir.Problem, pipeline: str) -> ir.Problem:
     from qsel.passes import PassManager, build
 
     return PassManager(build(pipeline), verify_each=True).run(problem)
+
+
+def all_states(n: int) -> np.ndarray:
+    """Every 0/1 assignment of n variables, one per row (2^n x n; an independent oracle for small tests)."""
+    import itertools
+
+    return np.array(list(itertools.product((0, 1), repeat=n)), dtype=np.float64).reshape(-1, n)
+
+
+def feasible_minimum(problem: ir.Problem) -> float:
+    """The lowest energy of a feasible assignment, by enumerating all of them."""
+    X = all_states(problem.num_vars)
+    ok = problem.feasible(X) if problem.constraints else np.ones(len(X), bool)
+    return float(problem.energies(X[ok]).min())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from itertools import combinations, product
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from qsel import ir
 from qsel.targets import qaoa as Q
 from qsel.targets.manifest import Manifest
+from strategies import feasible_minimum
 
 
 def random_block(n: int, seed: int) -> ir.Problem:
@@ -28,12 +29,6 @@ def statevector(circuit, values: dict) -> np.ndarray:
 
     bound = circuit.assign_parameters({q: values[q.name] for q in circuit.parameters})
     return Statevector(bound.remove_final_measurements(inplace=False)).data
-
-
-def optimum(problem: ir.Problem) -> float:
-    X = np.array(list(product([0, 1], repeat=problem.num_vars)), dtype=np.float64)
-    ok = problem.feasible(X) if problem.constraints else np.ones(len(X), bool)
-    return float(problem.energies(X[ok]).min())
 
 
 # ------------------------------------------------------------------ circuits
@@ -140,7 +135,7 @@ def test_qiskit_qaoa_target_writes_readable_circuits(tmp_path):
 # ------------------------------------------------------------------ the solver
 def test_qaoa_solver_with_xy_mixer_only_returns_feasible_samples_and_finds_the_optimum():
     p = with_cardinality(random_block(6, 7), 2)
-    best = optimum(p)
+    best = feasible_minimum(p)
     s = Q.QAOASolver(p=2).sample(p, num_reads=400, seed=3)
     assert s.info["mixer"] == "xy"
     assert p.feasible(s.X).all() and s.num_occurrences.sum() == 400
@@ -153,7 +148,7 @@ def test_qaoa_solver_with_xy_mixer_only_returns_feasible_samples_and_finds_the_o
 
 def test_qaoa_solver_x_mixer_unconstrained():
     p = random_block(7, 8)
-    best = optimum(p)
+    best = feasible_minimum(p)
     s = Q.QAOASolver(p=2).sample(p, num_reads=300, seed=1)
     assert s.info["mixer"] == "x" and s.info["qubits"] == 7
     assert s.energies.min() == pytest.approx(best, abs=1e-9)
@@ -165,7 +160,7 @@ def test_qaoa_solver_x_mixer_unconstrained():
 
 def test_qaoa_solver_lowers_an_inequality_with_slack_qubits_and_maps_back():
     p = with_cardinality(random_block(5, 9), 2, "<=")
-    best = optimum(p)
+    best = feasible_minimum(p)
     s = Q.QAOASolver(p=2, starts=1, simulator="statevector").sample(p, num_reads=300, seed=2)
     assert s.info["mixer"] == "x" and s.info["qubits"] > 5  # slack bits
     assert s.X.shape[1] == 5
@@ -231,8 +226,8 @@ def test_cvar_objective_is_used_and_reported():
     s = Q.QAOASolver(cvar=0.2).sample(p, num_reads=200, seed=0)
     assert s.info["objective"] == "cvar" and s.info["cvar"] == 0.2
     # CVaR_0.2 of a state is at most its expectation, and not below the optimum
-    assert optimum(p) - 1e-9 <= s.info["objective_value"] <= s.info["expected_energy"] + 1e-12
-    assert s.info["optimum_sampled"] and s.energies[0] == pytest.approx(optimum(p), abs=1e-9)
+    assert feasible_minimum(p) - 1e-9 <= s.info["objective_value"] <= s.info["expected_energy"] + 1e-12
+    assert s.info["optimum_sampled"] and s.energies[0] == pytest.approx(feasible_minimum(p), abs=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from itertools import product
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from qsel import ir
 from qsel.cli import main
+from strategies import feasible_minimum
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +19,6 @@ def layer(tmp_path_factory) -> Path:
     result = CliRunner().invoke(main, ["example", "--units", "12", "--keep", "0.25", "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path
-
-
-def best_per_block_bound(problem: ir.Problem) -> float:
-    X = np.array(list(product([0, 1], repeat=problem.num_vars)), dtype=np.float64)
-    return float(problem.energies(X[problem.feasible(X)]).min())
 
 
 @pytest.mark.parametrize("solver, pipeline", [
@@ -43,7 +37,7 @@ def test_qsel_solve_with_quantum_solvers(layer, tmp_path, solver, pipeline):
     d = json.loads(out.read_text())
     assert d["feasible"] is True and len(d["masks"]["fc1"]["keep"]) == 3
     # never better than the true optimum (a feasible assignment of the original IR)
-    opt = best_per_block_bound(ir.load(layer))
+    opt = feasible_minimum(ir.load(layer))
     assert d["energy"] >= opt - 1e-9
     info = d["blocks"][0]["info"]
     if solver == "local-pegasus":  # embedded annealing of a penalised block: chains reported, feasible answer

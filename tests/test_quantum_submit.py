@@ -9,11 +9,9 @@ import json
 import os
 import subprocess
 import sys
-from itertools import product
 from pathlib import Path
 
 import dimod
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -21,6 +19,7 @@ from qsel import ir
 from qsel.cli import main
 from qsel.targets import remote
 from qsel.targets.postprocess import MoveSet, QuadraticForm, greedy_start
+from strategies import feasible_minimum
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +29,6 @@ def layer(tmp_path_factory) -> Path:
     result = CliRunner().invoke(main, ["example", "--units", "8", "--keep", "0.25", "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path
-
-
-def optimum(problem: ir.Problem) -> float:
-    X = np.array(list(product([0, 1], repeat=problem.num_vars)), dtype=np.float64)
-    return float(problem.energies(X[problem.feasible(X)]).min())
 
 
 def greedy_energy(problem: ir.Problem) -> float:
@@ -91,7 +85,7 @@ def test_local_submit_is_solve_with_the_stand_in_through_the_same_composites(lay
     assert sub["energy"] == pytest.approx(sol["energy"], abs=1e-12)
     assert sub["feasible"] is True and len(sub["masks"]["fc1"]["keep"]) == 2
     assert sub["energy"] <= greedy_energy(problem) + 1e-12
-    assert sub["energy"] == pytest.approx(optimum(problem), abs=1e-9)
+    assert sub["energy"] == pytest.approx(feasible_minimum(problem), abs=1e-9)
     if to == "dwave":  # the subproblem went through the embedded Pegasus path
         info = child_info(sub)
         assert info["topology"] == "pegasus:16" and info["max_chain_length"] >= 2 and info["qubits"] >= 8
@@ -135,7 +129,7 @@ def test_dwave_qpu_path_runs_on_the_sampler_in_place_of_dwave_sampler(layer, tmp
     info = child_info(d)
     assert info["sampler"].startswith("DWaveSampler(MockDWaveSampler") and info["topology"] == "pegasus:16"
     assert info["energy_check_max_abs_diff"] < 1e-9 and info["num_reads"] == 20
-    assert d["feasible"] is True and d["energy"] == pytest.approx(optimum(ir.load(layer)), abs=1e-9)
+    assert d["feasible"] is True and d["energy"] == pytest.approx(feasible_minimum(ir.load(layer)), abs=1e-9)
     assert "sekrit" not in (tmp_path / "r.json").read_text()
 
 
@@ -178,7 +172,7 @@ def test_leap_hybrid_path_sends_the_constrained_problem_as_a_cqm(layer, tmp_path
     assert len(cqm.constraints) == len(problem.constraints) == 1 and set(cqm.variables) == set(problem.labels)
     assert params == {"label": "run-7"}
     assert d["solver"] == "polish(leap-hybrid{label=run-7})" and "exact-cqm" in d["blocks"][0]["info"]["sampler"]
-    assert d["feasible"] is True and d["energy"] == pytest.approx(optimum(problem), abs=1e-9)
+    assert d["feasible"] is True and d["energy"] == pytest.approx(feasible_minimum(problem), abs=1e-9)
 
 
 # ------------------------------------------------------------------ credentials and errors
