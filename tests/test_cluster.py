@@ -177,6 +177,7 @@ def test_cli_compile_and_solve_with_a_cluster_address(client, files: Path):
     assert r1["assignment"] == r2["assignment"] and r1["energy"] == r2["energy"]
 
 
+@pytest.mark.slow  # 5 s: the client's connect timeout
 def test_cli_unreachable_scheduler_is_one_line_and_writes_nothing(files: Path):
     out = files / "r.qirz"
     t = time.perf_counter()
@@ -216,6 +217,7 @@ def test_a_layer_too_big_for_its_worker_names_the_layer_and_what_to_do():
     assert "layer 'fc1'" in msg and "6000 units" in msg and "smaller --chunk" in msg and "memory limit of 0.4 GiB" in msg
 
 
+@pytest.mark.slow
 def test_cli_select_on_the_cluster_gives_the_same_selection(client, tmp_path: Path):
     """qsel select --cluster: layers lowered, blocks solved and baselines run on the workers; the same
     masks, energies and baseline energies as without it."""
@@ -236,6 +238,7 @@ def test_cli_select_on_the_cluster_gives_the_same_selection(client, tmp_path: Pa
     assert ra["assignment"] == rb["assignment"] and ra["energy"] == rb["energy"]
 
 
+@pytest.mark.slow
 def test_without_cluster_dask_is_never_imported(files: Path):
     """The embedded default stays one process with no Dask import cost (a fresh interpreter)."""
     import subprocess

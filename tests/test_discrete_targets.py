@@ -34,7 +34,8 @@ def exact_energy(problem: ir.Problem) -> float:
     return solve_to_result(problem, from_spec("exact", "solver", get_solver), num_reads=1).result.energy
 
 
-@pytest.mark.parametrize("spec", ["tabu", "sa", "warm(steepest)", "decompose{block=4}(tabu)",
+@pytest.mark.parametrize("spec", [pytest.param("tabu", marks=pytest.mark.slow), "sa", "warm(steepest)",
+                                  pytest.param("decompose{block=4}(tabu)", marks=pytest.mark.slow),
                                   "embed(pegasus-sim{num-sweeps=1000})", "local-pegasus"])
 def test_solvers_reach_the_exact_optimum_of_small_units(problem_and_data, spec):
     net, X, data, problem = problem_and_data
