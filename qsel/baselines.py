@@ -37,12 +37,16 @@ greedy and exact minimise E freely and random/magnitude keep half.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from qsel import ir
 from qsel.targets import base as target_base
 from qsel.targets.classical import EXACT_MAX_VARS
+
+if TYPE_CHECKING:
+    from qsel.frontend.network import Network
 
 METHODS = ("random", "magnitude", "greedy", "exact", "lasso", "obs")
 NEEDS_GRAM_DIAG = ("lasso", "obs")
@@ -257,3 +261,31 @@ def solve(problem: ir.Problem, method: str, *, seed: int = 0, magnitude_scores: 
                 xb = exact_block(h, S, block.count, block.sense)
         x[block.index] = xb
     return x
+
+
+def chooser(method: str, network: "Network", X: np.ndarray, *, seed: int = 0,
+            sparsity_penalty: float = 0.0) -> Callable[[ir.Problem], np.ndarray]:
+    """A baseline as a solver callback: :func:`solve` with what the method needs from the network.
+
+    Called once on a whole problem (independent schedule) or once per layer in network order (sequential):
+    the masks chosen so far are applied before the next layer's activations are read."""
+    from qsel.frontend.masks import Selection
+    from qsel.frontend.saliency import gram_diagonal
+    from qsel.frontend.scores import magnitude_scores
+
+    unit_masks: dict[str, np.ndarray] = {}
+    weight_masks: dict[str, np.ndarray] = {}
+
+    def choose(p: ir.Problem) -> np.ndarray:
+        scores = diag = None
+        if method == "magnitude":
+            scores = magnitude_scores(network, X, p)
+        if method in NEEDS_GRAM_DIAG:
+            diag = gram_diagonal(network, X, p, unit_masks, weight_masks)
+        x = solve(p, method, seed=seed, magnitude_scores=scores, gram_diag=diag, sparsity_penalty=sparsity_penalty)
+        sel = Selection.from_assignment(p, x)
+        unit_masks.update(sel.unit_masks())
+        weight_masks.update(sel.weight_masks())
+        return x
+
+    return choose

@@ -239,7 +239,7 @@ def run_qsel(network: Network, calib: Dataset, config: SelectConfig, outdir: Pat
 def run_baseline(method: str, network: Network, calib: Dataset, config: SelectConfig, problem: ir.Problem,
                  metadata: dict) -> tuple[ir.Problem, Result]:
     """A baseline on the same objective: on the same IR (independent) or in the loop (sequential)."""
-    from qsel.frontend.saliency import chooser
+    from qsel.baselines import chooser
 
     choose = chooser(method, network, calib.X, seed=config.seed, sparsity_penalty=config.options.sparsity_penalty)
     if config.options.schedule == "sequential":

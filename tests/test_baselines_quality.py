@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from qsel import baselines
+from qsel.baselines import chooser
 from qsel.cli import main
 from qsel.frontend import lowering
 from qsel.frontend.compile import CompileOptions, compile_network
 from qsel.frontend.init import init_cnn, init_network
 from qsel.frontend.models import save_model
 from qsel.frontend.network import Trace
-from qsel.frontend.saliency import chooser, gram_diagonal
+from qsel.frontend.saliency import gram_diagonal
 
 
 def _contributions(seed: int, m: int = 40, n: int = 9, k: int = 3):

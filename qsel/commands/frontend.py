@@ -134,7 +134,7 @@ def _build(model, data, split, samples, objective, granularity, layers, keep, ke
 
 
 def _baseline_solver(method: str, network, dataset, seed: int = 0, sparsity_penalty: float = 0.0):
-    from qsel.frontend.saliency import chooser
+    from qsel.baselines import chooser
 
     return chooser(method, network, dataset.X, seed=seed, sparsity_penalty=sparsity_penalty)
 

@@ -1,4 +1,4 @@
-"""What the lasso and obs baselines need beyond the IR: diag Q, and a chooser that follows the schedule.
+"""What the lasso and obs baselines need beyond the IR: diag Q (:func:`gram_diagonal`).
 
 The IR keeps h_i = Q_ii - 2 r_i (+ the sparsity penalty) and J_ij = 2 Q_ij; Q_ii
 cannot be told apart from r_i there (s_i^2 = s_i). The diagonal is the squared
@@ -10,17 +10,14 @@ size of each unit's contribution U_i on the calibration batch:
 
 computed from the activations the problem was compiled on: the dense ones, or
 for the sequential schedule those of the network masked by the selections
-already made for earlier layers (the chooser remembers them).
+already made for earlier layers (:func:`qsel.baselines.chooser` remembers them).
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from qsel import ir
-from .masks import Selection
 
 from . import lowering
 from .network import Network, Trace
@@ -62,32 +59,3 @@ def gram_diagonal(network: Network, X: np.ndarray, problem: ir.Problem,
         else:
             out[sel] = (np.mean(a * a, axis=0) * np.sum(nxt.weight * nxt.weight, axis=0))[units]
     return out
-
-
-def chooser(method: str, network: Network, X: np.ndarray, *, seed: int = 0,
-            sparsity_penalty: float = 0.0) -> Callable[[ir.Problem], np.ndarray]:
-    """A baseline as a solver callback: ``qsel.baselines.solve`` with what the method needs from the network.
-
-    Called once on a whole problem (independent schedule) or once per layer in network order (sequential):
-    the masks chosen so far are applied before the next layer's activations are read."""
-    from qsel import baselines
-
-    from .scores import magnitude_scores
-
-    unit_masks: dict[str, np.ndarray] = {}
-    weight_masks: dict[str, np.ndarray] = {}
-
-    def choose(p: ir.Problem) -> np.ndarray:
-        scores = diag = None
-        if method == "magnitude":
-            scores = magnitude_scores(network, X, p)
-        if method in baselines.NEEDS_GRAM_DIAG:
-            diag = gram_diagonal(network, X, p, unit_masks, weight_masks)
-        x = baselines.solve(p, method, seed=seed, magnitude_scores=scores, gram_diag=diag,
-                            sparsity_penalty=sparsity_penalty)
-        sel = Selection.from_assignment(p, x)
-        unit_masks.update(sel.unit_masks())
-        weight_masks.update(sel.weight_masks())
-        return x
-
-    return choose
