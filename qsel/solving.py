@@ -16,19 +16,15 @@ from dataclasses import dataclass
 from qsel import ir
 from qsel.result import Result
 from qsel.targets.base import Solver
-from qsel.targets.solve import Mode, Progress, Solution, solve_original
+from qsel.targets.solve import Mode, OriginalSolve, Progress, solve_original
 
 
 @dataclass
-class SolveRun:
-    """``solve_to_result``'s answer: the result on the original IR and how it was obtained."""
+class SolveRun(OriginalSolve):
+    """``solve_to_result``'s answer: the result on the original IR, and how it was obtained (the fields of
+    :class:`qsel.targets.solve.OriginalSolve`)."""
 
     result: Result
-    solution: Solution
-    solved: ir.Problem  # the problem the solver saw (after the pipeline)
-    pass_times: dict[str, float]
-    auto_pipeline: str
-    blocks: int
 
 
 def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "", mode: Mode = "independent",
@@ -54,4 +50,4 @@ def solve_to_result(original: ir.Problem, solver: Solver, *, pipeline: str = "",
                     "total": time.perf_counter() - t_start},
     }
     result = Result.from_assignment(original, x, solver.spec(), **extra)
-    return SolveRun(result, sol, problem, pass_times, auto, nblocks)
+    return SolveRun(**vars(got), result=result)
