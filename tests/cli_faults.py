@@ -57,3 +57,33 @@ def tree(folder: Path) -> dict[str, bytes | None]:
     """Every path under ``folder`` (hidden ones too) with its bytes (None for folders and fifos)."""
     return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
             for p in sorted(folder.rglob("*"))}
+
+
+# ways an output file cannot be written: kind -> (tmp, name) -> (the path, what the error says)
+def _under_a_file(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / "plain").write_text("a file, not a folder\n")
+    return tmp / "plain" / name, "is a file, not a folder"
+
+
+def _missing_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    return tmp / "no-such-folder" / name, "does not exist"
+
+
+def _is_a_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / name).mkdir()
+    return tmp / name, "it is a folder"
+
+
+def _a_fifo(tmp: Path, name: str) -> tuple[Path, str]:
+    os.mkfifo(tmp / name)
+    return tmp / name, "not a regular file"
+
+
+def _read_only_folder(tmp: Path, name: str) -> tuple[Path, str]:
+    (tmp / "ro").mkdir()
+    os.chmod(tmp / "ro", 0o555)
+    return tmp / "ro" / name, "Permission denied"
+
+
+UNWRITABLE_FILE = {"under a file": _under_a_file, "missing folder": _missing_folder, "is a folder": _is_a_folder,
+                   "fifo": _a_fifo, "read-only folder": _read_only_folder}

@@ -37,7 +37,7 @@ from qsel import ir
 from qsel.ir import outputs
 from qsel.frontend.init import init_network
 from qsel.frontend.models import save_model
-from cli_faults import ROOT, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, invoke, ok, one_error, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -97,35 +97,6 @@ FOLDER_COMMANDS = {
 }
 
 
-def _under_a_file(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / "plain").write_text("a file, not a folder\n")
-    return tmp / "plain" / name, "is a file, not a folder"
-
-
-def _missing_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    return tmp / "no-such-folder" / name, "does not exist"
-
-
-def _is_a_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / name).mkdir()
-    return tmp / name, "it is a folder"
-
-
-def _a_fifo(tmp: Path, name: str) -> tuple[Path, str]:
-    os.mkfifo(tmp / name)
-    return tmp / name, "not a regular file"
-
-
-def _read_only_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / "ro").mkdir()
-    os.chmod(tmp / "ro", 0o555)
-    return tmp / "ro" / name, "Permission denied"
-
-
-UNWRITABLE_FILE = {"under a file": _under_a_file, "missing folder": _missing_folder, "is a folder": _is_a_folder,
-                   "fifo": _a_fifo, "read-only folder": _read_only_folder}
-
-
 def _folder_is_a_file(tmp: Path, name: str) -> tuple[Path, str]:
     (tmp / name).write_text("a file\n")
     return tmp / name, "exists and is not a folder"
@@ -137,8 +108,8 @@ def _foreign_folder(tmp: Path, name: str) -> tuple[Path, str]:
     return tmp / name, "it holds thesis.tex but no "
 
 
-UNWRITABLE_FOLDER = {"under a file": _under_a_file, "is a file": _folder_is_a_file,
-                     "foreign files": _foreign_folder, "read-only parent": _read_only_folder}
+UNWRITABLE_FOLDER = {"under a file": UNWRITABLE_FILE["under a file"], "is a file": _folder_is_a_file,
+                     "foreign files": _foreign_folder, "read-only parent": UNWRITABLE_FILE["read-only folder"]}
 
 
 def _args(template: list[str], out: Path) -> list[str]:

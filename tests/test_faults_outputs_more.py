@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from qsel import ir
-from cli_faults import ROOT, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, invoke, ok, one_error, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -82,35 +82,6 @@ FILE_COMMANDS = {
     # no --local: the output is refused before the credentials are looked for, so no account is needed
     "submit": (["submit", f"{MISSING}.qir", "--to", "ibm", "-o", "OUT"], ".json"),
 }
-
-
-def _under_a_file(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / "plain").write_text("a file, not a folder\n")
-    return tmp / "plain" / name, "is a file, not a folder"
-
-
-def _missing_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    return tmp / "no-such-folder" / name, "does not exist"
-
-
-def _is_a_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / name).mkdir()
-    return tmp / name, "it is a folder"
-
-
-def _a_fifo(tmp: Path, name: str) -> tuple[Path, str]:
-    os.mkfifo(tmp / name)
-    return tmp / name, "not a regular file"
-
-
-def _read_only_folder(tmp: Path, name: str) -> tuple[Path, str]:
-    (tmp / "ro").mkdir()
-    os.chmod(tmp / "ro", 0o555)
-    return tmp / "ro" / name, "Permission denied"
-
-
-UNWRITABLE_FILE = {"under a file": _under_a_file, "missing folder": _missing_folder, "is a folder": _is_a_folder,
-                   "fifo": _a_fifo, "read-only folder": _read_only_folder}
 
 
 def _args(template: list[str], out: Path) -> list[str]:
