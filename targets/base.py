@@ -312,24 +312,36 @@ def option_fields(cls: type) -> list[tuple[str, Any]]:
 
 # ------------------------------------------------------------------ energies
 def energy_summary(energies: np.ndarray, weights: np.ndarray | None = None, *, bins: int = 20) -> dict[str, Any]:
-    """count, min, median, mean, max and a histogram (``edges``, ``counts``) of weighted energies."""
+    """count, min, median, mean, max and a histogram (``edges``, ``counts``) of weighted energies.
+
+    Energies whose magnitude times their count passes 1e307 are summarised at a power-of-two scale (exact in
+    binary floating point) so that spans, sums and midpoints cannot overflow; (nearly) one energy gets one bin, never bins narrower than the
+    float spacing."""
     e = np.asarray(energies, dtype=np.float64).ravel()
     if e.size == 0:
         return {"count": 0}
     lo, hi = float(e.min()), float(e.max())
-    span = (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
-    if not hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
-        bins = 1  # (nearly) one energy: one bin, never bins narrower than the float spacing
+    big = max(abs(lo), abs(hi)) * e.size > 1e307  # a span or a sum could overflow: a power-of-two scale
+    scale = 2.0 ** -(int(np.ceil(np.log2(e.size))) + 1) if big else 1.0
+    h = e * scale
+    hlo, hhi = lo * scale, hi * scale
+    one_bin = not hhi - hlo > 1e-9 * max(1.0, abs(hlo), abs(hhi))
+    span = (hlo, hhi) if hhi > hlo else (hlo - 0.5, hlo + 0.5)
     if weights is None:  # O(n): no sort (the exact solver summarises up to 2^24 energies)
-        total, median, mean = int(e.size), float(np.median(e)), float(e.mean())
-        counts, edges = np.histogram(e, bins=max(1, int(bins)), range=span)
+        w = None
+        total, median, mean = int(e.size), float(np.median(h)), float(h.mean())
     else:
         w = np.asarray(weights, dtype=np.int64).ravel()
-        order = np.argsort(e, kind="stable")
+        order = np.argsort(h, kind="stable")
         cw = np.cumsum(w[order])
         total = int(cw[-1])
-        median = float(e[order][min(int(np.searchsorted(cw, total / 2.0)), e.size - 1)]) if total else float("nan")
-        mean = float(np.average(e, weights=w)) if total else float("nan")
-        counts, edges = np.histogram(e, bins=max(1, int(bins)), range=span, weights=w)
+        median = float(h[order][min(int(np.searchsorted(cw, total / 2.0)), e.size - 1)]) if total else float("nan")
+        mean = float(h @ (w / total)) if total else float("nan")  # weights as fractions: no partial sum overflows
+    if one_bin:
+        counts, edges = np.array([total]), np.array(span)
+    else:
+        counts, edges = np.histogram(h, bins=max(1, int(bins)), range=span, weights=w)
+    if scale != 1.0:  # subnormal energies lose digits at the scale: keep the summary inside [min, max]
+        median, mean = (float(np.clip(v / scale, lo, hi)) for v in (median, mean))
     return {"count": total, "min": lo, "median": median, "mean": mean, "max": hi,
-            "histogram": {"edges": [float(v) for v in edges], "counts": [int(round(c)) for c in counts]}}
+            "histogram": {"edges": [float(v) / scale for v in edges], "counts": [int(round(c)) for c in counts]}}

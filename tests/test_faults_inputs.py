@@ -90,6 +90,7 @@ BAD_KEEPS = [
     ([0, 1.5], "'keep'[1] = 1.5 is not an integer index", "integer"),
     ([0, True], "'keep'[1] = True is not an integer index", "integer"),
     ([0, 12], "'keep'[1] = 12 is out of range", "(12,)"),
+    ([0, 2**63], "'keep'[1] = 9223372036854775808 is out of range", "(12,)"),  # not wrapped to negative
     ("0,1", "'keep' must be a list", "list"),
     ([[0], [1]], "is not an integer index", "integer"),
 ]
@@ -416,3 +417,18 @@ BAD_INPUTS = (
     + 3 + 2  # submit: ibm token, ibm saved account, ibm no credentials; dwave and dwave-hybrid (slow)
 )
 
+
+
+def test_an_npz_model_that_inflates_past_memory_is_refused_before_inflating(tmp_path, monkeypatch):
+    # a zip bomb declares its inflated size in the zip directory; the reader compares it with the machine's
+    # memory before np.load inflates anything (here the machine is made 1 MiB small: 8 MiB of zeros deflate
+    # to a few KiB)
+    from qsel import ir
+    from qsel.frontend.formats import npz
+
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, meta=np.array("{}"), **{"layers.0.weight": np.zeros((1024, 1024))})
+    assert path.stat().st_size < 64 * 1024
+    monkeypatch.setattr(npz, "_memory_bytes", lambda: 2**20)
+    with pytest.raises(ir.FormatError, match=r"bomb.npz: its arrays inflate to 0.0 GiB, more than this machine's"):
+        npz.load_npz(path)

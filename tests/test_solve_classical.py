@@ -176,6 +176,21 @@ def test_energy_summary_is_weighted():
     assert d["mean"] == pytest.approx((3 + 5 + 2) / 7) and sum(d["histogram"]["counts"]) == 7
 
 
+def test_energy_summary_of_energies_whose_span_overflows():
+    # -1e308 .. 1e308: the span is inf in float64 (found by the long fuzz run: "Too many bins")
+    d = energy_summary(np.array([1e308, -1e308, 0.0]), bins=4)
+    assert (d["min"], d["median"], d["max"]) == (-1e308, 0.0, 1e308)
+    assert d["histogram"]["counts"] == [1, 0, 1, 1] and d["histogram"]["edges"][::2] == [-1e308, 0.0, 1e308]
+    w = energy_summary(np.array([1e308, -1e308, 0.0]), np.array([1, 2, 3]), bins=4)
+    assert w["count"] == 6 and w["mean"] == pytest.approx(-1e308 / 6)
+    top = np.finfo(np.float64).max
+    for e, w in (([1.7e308], None), ([1.7e308, 1.7e308], [0, 0]), ([top] * 8, None), ([top] * 8, [3] * 8),
+                 ([5e-324, 1.7e308, 5e-324], None)):  # one energy at the top of the range; sums past it
+        d = energy_summary(np.array(e), None if w is None else np.array(w))
+        assert np.isfinite(d["histogram"]["edges"]).all() and sum(d["histogram"]["counts"]) == d["count"]
+        assert d["count"] == 0 or d["min"] <= d["median"] <= d["max"] and d["min"] <= d["mean"] <= d["max"]
+
+
 def test_samples_order_puts_feasible_rows_first():
     p = _random(3, 0).replace(constraints=(ir.Constraint.cardinality("one", np.arange(3), "==", 1),))
     X = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0]])

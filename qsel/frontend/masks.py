@@ -95,7 +95,12 @@ def _index_rows(value: object, shape: tuple[int, ...], what: str) -> np.ndarray:
             items = entry if dims > 1 and isinstance(entry, list) else [entry]
             if len(items) != dims or not all(_is_int(v) for v in items):
                 raise ir.QselError(f"{what}[{k}] = {entry!r} is not {kind}")
+            if not all(0 <= v < n for v, n in zip(items, shape)):  # beyond int64: numpy made no int array
+                ranges = ", ".join(f"0..{n - 1}" for n in shape)
+                raise ir.QselError(f"{what}[{k}] = {entry!r} is out of range ({ranges}: the mask has shape {shape})")
         raise ir.QselError(f"{what} must hold {kind} per entry")
+    if arr.dtype.kind == "u":  # 2^63 .. 2^64-1 would wrap to negative in int64: out of range at the top
+        arr = np.minimum(arr, np.iinfo(np.int64).max)
     rows = arr.astype(np.int64).reshape(len(value), dims)
     bad = np.flatnonzero(((rows < 0) | (rows >= np.asarray(shape))).any(axis=1))
     if bad.size:

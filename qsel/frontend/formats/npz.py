@@ -55,6 +55,11 @@ def save_npz(network: Network, path: str | os.PathLike) -> None:
         raise ir.QselError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (the bound on what an archive may inflate to)."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def _read(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every array of the archive, read eagerly so that truncation shows up here."""
     try:
@@ -62,6 +67,11 @@ def _read(path: str | os.PathLike) -> dict[str, np.ndarray]:
             head = fh.read(4)
         if head[:2] != b"PK":
             raise ir.FormatError(f"{path}: not an .npz archive (no zip signature at the start of the file)")
+        with zipfile.ZipFile(path) as zf:  # a zip bomb declares its inflated sizes: refuse what cannot fit
+            declared = sum(info.file_size for info in zf.infolist())
+        if declared > _memory_bytes():
+            raise ir.FormatError(f"{path}: its arrays inflate to {declared / 2**30:.1f} GiB, more than this "
+                                 f"machine's {_memory_bytes() / 2**30:.1f} GiB of memory")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
