@@ -266,3 +266,6 @@ class SteepestDescentSolver(Solver):
         from dwave.samplers import SteepestDescentSolver as Steepest
 
         return run_dimod_sampler(problem, Steepest(), self.name, num_reads=int(num_reads), seed=_seed(seed))
+
+
+SOLVERS = (ExactSolver, SimulatedAnnealingSolver, TabuSolver, SteepestDescentSolver)

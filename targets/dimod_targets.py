@@ -226,3 +226,6 @@ def read_cqm_file(path: Path, labels: list[str]) -> ir.Problem:
     except Exception as exc:
         raise ir.QselError(f"{path}: not a dimod CQM file ({exc})") from None
     return problem_from_cqm(cqm, labels, str(path))
+
+
+TARGETS = (DimodBQMTarget, DimodCQMTarget)

@@ -510,3 +510,7 @@ class LocalPegasusSolver(Solver):
         samples.info["sampler"] = (f"MockDWaveSampler({top.name}, {graph.number_of_nodes()} qubits) "
                                    f"+ SimulatedAnnealingSampler(num_sweeps={self.num_sweeps})")
         return samples
+
+
+TARGETS = (DWaveTarget,)
+SOLVERS = (LocalPegasusSolver,)

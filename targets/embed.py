@@ -110,3 +110,6 @@ class EmbedComposite(Composite):
         samples = sample_embedded(problem, block, child.structured(block, seed), num_reads=num_reads)
         return record_time(samples, self.name, t_embed, topology=topology,
                            qubits=int(block.embedding.summary().get("qubits", 0)))
+
+
+SOLVERS = (EmbedComposite, PegasusSimSolver)

@@ -113,3 +113,6 @@ class LPTarget(Target):
                           extra={"variables": sub.num_vars, "names": names,
                                  "constraint_names": dict(zip(con_names, (c.label for c in sub.constraints))),
                                  "file_offset": float(sub.offset)})
+
+
+TARGETS = (QuboTarget, LPTarget)

@@ -274,3 +274,7 @@ def _merge(X: np.ndarray, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return X, occ
     uniq, inverse = np.unique(X, axis=0, return_inverse=True)
     return uniq, np.bincount(inverse.ravel(), weights=occ, minlength=uniq.shape[0]).astype(np.int64)
+
+
+TARGETS = (OpenQAOATarget,)
+SOLVERS = (OpenQAOASolver,)

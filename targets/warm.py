@@ -86,3 +86,6 @@ class WarmComposite(Composite):
                            method=problem.metadata["initial_state"].get("method"), start_energy=start_e,
                            best_from_start=float(out.energies[len(s.energies):].min()),
                            best_of_child=float(s.energies.min()) if len(s.energies) else None)
+
+
+SOLVERS = (WarmComposite,)

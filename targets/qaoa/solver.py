@@ -88,3 +88,6 @@ class QAOASolver(Solver):
         samples = Samples(X, problem.energies(X) if X.shape[0] else np.zeros(0), occ,
                           {**run.info(), "num_reads": int(num_reads), "simulator": self.simulator})
         return best_of_samples(problem, samples, run.optimum_energy)
+
+
+SOLVERS = (QAOASolver,)

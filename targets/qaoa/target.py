@@ -91,3 +91,6 @@ class QiskitQAOATarget(Target):
                    "penalties": pl.cost.metadata.get("penalties", {}) if pl.mixer == "x" else {},
                    "quadratic_program_variables": "x{i} = qubit i = labels[i]; constraints kept",
                    "transpile": report})
+
+
+TARGETS = (QiskitQAOATarget,)
