@@ -5,7 +5,7 @@ localhost, connects to them with ``--cluster tcp://...`` semantics (qsel.cluster
 them at the end. It prints:
 
 1. **speedup**: the block solves of a 4-layer model (``--layers`` x ``--units``, partitioned to
-   <= 177-variable blocks) in one process (the serial executor) against 2 workers (the Dask executor),
+   blocks of the Pegasus block size) in one process (the serial executor) against 2 workers (the Dask executor),
    same seed, masks and energies checked identical; next to it, the machine's own ceiling: how much
    more work 2 busy processes get done than 1 (on shared virtual CPUs it can be far below 2);
 2. **peak RSS** of the driver (this process) and of each worker (their ``ru_maxrss``);
@@ -14,7 +14,7 @@ them at the end. It prints:
    IR energies of the streamed compile against the whole batch in memory (relative difference).
 
 With ``--big``: the 32-layer x 11,008-unit model (31 GiB of dense couplings in float64, more than this
-machine holds), lowered, partitioned to <= 177-variable blocks and solved layer by layer on the workers
+machine holds), lowered, partitioned to Pegasus-block-sized blocks and solved layer by layer on the workers
 (:mod:`qsel.scaleout.layers`: couplings never leave the worker that made them) with ``--big-memory``
 per worker; it prints the blocks, energy, feasibility, per-layer times, each worker's peak RSS against
 its limit and the driver's peak RSS. The calibration batch is ``--big-samples`` samples (1,024: the
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -42,22 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from qsel.scaleout.layers import peak_rss
+
 DASK = str(Path(sys.executable).with_name("dask"))
 WORKERS = [2]  # how many dask workers the bench starts (--workers)
-
-
-def peak_rss() -> int:
-    """This process's peak resident set size in bytes: VmHWM of /proc/self/status (ru_maxrss would carry
-    over the RSS of the process that forked this one: a child started from a 0.5 GiB driver reports at
-    least 0.5 GiB)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _free_port() -> int:
@@ -152,7 +139,7 @@ def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, re
     names = tuple(f"fc{k}" for k in range(1, layers + 1))
     problem = compile_network(net, X, None, CompileOptions(objective="reconstruct", keep=0.5, layers=names))
     solver = get_solver("sa")(num_sweeps=sweeps)
-    solved, _, _ = prepare(problem, solver, "partition{max-vars=177}")
+    solved, _, _ = prepare(problem, solver, "partition")
     nblocks = len(solved.partitions)
     t = time.perf_counter()
     one = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
@@ -232,7 +219,7 @@ def big(address: str, folder: Path, layers: int, units: int, width: int, samples
     ds = stream_dataset(str(folder / "big.npy"), chunk)
     # iterate: blocks solved independently drop the cross terms, which on a dense reconstruct layer leaves
     # them worse than a random selection; one sweep of clamped re-solves repairs that
-    plan = SolvePlan(solver="sa{num-sweeps=200}", pipeline="partition{max-vars=177}", mode="iterate",
+    plan = SolvePlan(solver="sa{num-sweeps=200}", pipeline="partition", mode="iterate",
                      num_reads=2, seed=0, max_iterations=sweeps, baselines=("random",))
     t = time.perf_counter()
     outcomes = []

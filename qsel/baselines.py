@@ -78,7 +78,6 @@ def choices_of(problem: ir.Problem) -> list[Choice]:
     return out
 
 
-blocks_of = choices_of  # until qsel/scaleout/layers.py calls choices_of (another helper edits it now)
 
 
 def sub_problem(problem: ir.Problem, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

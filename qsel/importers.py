@@ -44,20 +44,11 @@ def import_problem(path: str | os.PathLike, *, dense_threshold: float = DENSE_TH
         supported = ", ".join(sorted(READERS))
         raise ir.QselError(f"{path}: cannot import files of type {p.suffix or '(no suffix)'!r} "
                            f"(supported: {supported})")
-    data = _read_bytes(p)
+    from qsel.targets.textfiles import read_bytes
+
+    data = read_bytes(p, "to import")
     problem = reader(p, data, dense_threshold)
     return ir.verify(problem, context=f"importing {path}")
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ir.QselError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ir.QselError(f"{path}: is a folder, expected a file to import") from None
-    except OSError as exc:
-        raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _source(fmt: str, path: Path, data: bytes, **extra: object) -> dict:

@@ -29,13 +29,13 @@ def text_of(path: Path | str, data: bytes, what: str) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def read_bytes(path: Path | str) -> bytes:
-    """The bytes of ``path``, or a QselError naming it."""
+def read_bytes(path: Path | str, purpose: str = "") -> bytes:
+    """The bytes of ``path``, or a QselError naming it (``purpose``: what the file is for, e.g. "to import")."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
         raise ir.QselError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ir.QselError(f"{path}: is a folder, expected a file") from None
+        raise ir.QselError(f"{path}: is a folder, expected a file{' ' + purpose if purpose else ''}") from None
     except OSError as exc:
         raise ir.QselError(f"{path}: cannot read: {exc.strerror or exc}") from None

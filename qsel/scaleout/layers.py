@@ -1,8 +1,8 @@
 """Lower, partition, solve and run the baselines of every layer where it was lowered: only masks come back.
 
 Each selected layer is one executor task (:func:`run_layer`): the chunked
-lowering (:mod:`.lower`), the pipeline (``partition{max-vars=177}`` by
-default: hardware-sized blocks), the block solves
+lowering (:mod:`.lower`), the pipeline (``partition`` by default: blocks of the
+default topology's clique size, :meth:`qsel.passes.topology.Topology.block_size`), the block solves
 (:func:`qsel.targets.solve.solve`: blocks one after another on that worker,
 since every worker already has layers of its own), and the baselines on the
 same layer problem. The task returns the layer's 0/1 assignment, its energy
@@ -44,7 +44,7 @@ class SolvePlan:
     """How every layer is solved: a solver spec, the pipeline that partitions it, the solve settings."""
 
     solver: str = "sa"
-    pipeline: str = "partition{max-vars=177}"
+    pipeline: str = "partition"  # blocks of the default topology's block size
     mode: str = "independent"
     num_reads: int = 10
     seed: int = 0
@@ -113,17 +113,17 @@ def run_layer(task: tuple[LayerTask, SolvePlan, Network, Any]) -> LayerOutcome:
     t = time.perf_counter()
     for method in plan.baselines:
         if method == "exact" and any(b.index.shape[0] > baselines.EXACT_MAX_VARS
-                                     for b in baselines.blocks_of(problem)):
+                                     for b in baselines.choices_of(problem)):
             continue  # as select does: exact only where every block of the compiled layer is small
         xb = baselines.solve(problem, method, seed=plan.seed)
         out[method] = (np.asarray(xb, dtype=np.int8), float(problem.energy(xb)))
     times["baselines"] = time.perf_counter() - t
     return LayerOutcome(lower.name, problem.num_vars, x.astype(np.int8), float(problem.energy(x)),
                         bool(problem.feasible(x[None, :])[0]), len(sizes), max(sizes), layer.info,
-                        sol.report(), out, times, _peak_rss())
+                        sol.report(), out, times, peak_rss())
 
 
-def _peak_rss() -> int:
+def peak_rss() -> int:
     """Peak RSS of this (worker) process in bytes: VmHWM where /proc has it (ru_maxrss also counts the
     process that forked this one), else ru_maxrss."""
     try:
