@@ -7,8 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
+from qsel import ir
 from qsel.cli import main
 
 
@@ -87,3 +89,20 @@ def _read_only_folder(tmp: Path, name: str) -> tuple[Path, str]:
 
 UNWRITABLE_FILE = {"under a file": _under_a_file, "missing folder": _missing_folder, "is a folder": _is_a_folder,
                    "fifo": _a_fifo, "read-only folder": _read_only_folder}
+
+
+def example_ir(tmp_path: Path) -> Path:
+    """The built-in example layer (10 units, keep 0.3) written to tmp_path/in/p.qir."""
+    path = tmp_path / "in" / "p.qir"
+    path.parent.mkdir()
+    ok("example", "--units", "10", "--keep", "0.3", "-o", str(path))
+    return path
+
+
+def dense_qubo(folder: Path, n: int = 1500) -> Path:
+    """A dense n-variable QUBO (seeded) in folder/big.qirz: with n = 1,500, writing it as .qubo or IR text
+    (22 MB) takes a second or more, long enough to kill the writer."""
+    rng = np.random.default_rng(11)
+    path = folder / "big.qirz"
+    ir.save(ir.Problem.from_qubo_matrix(np.triu(rng.standard_normal((n, n)))), path)
+    return path

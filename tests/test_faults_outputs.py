@@ -30,14 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qsel import ir
 from qsel.ir import outputs
 from qsel.frontend.init import init_network
 from qsel.frontend.models import save_model
-from cli_faults import ROOT, UNWRITABLE_FILE, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -51,10 +50,7 @@ def leftovers(folder: Path) -> list[str]:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Path:
-    path = tmp_path / "in" / "p.qir"
-    path.parent.mkdir()
-    ok("example", "--units", "10", "--keep", "0.3", "-o", str(path))
-    return path
+    return example_ir(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +62,7 @@ def net(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory) -> Path:
-    """A dense 1,500-variable QUBO: writing its .qubo file takes a second or more, long enough to kill."""
-    n = 1500
-    rng = np.random.default_rng(11)
-    path = tmp_path_factory.mktemp("big") / "big.qirz"
-    ir.save(ir.Problem.from_qubo_matrix(np.triu(rng.standard_normal((n, n)))), path)
-    return path
+    return dense_qubo(tmp_path_factory.mktemp("big"))
 
 
 # ---------------------------------------------------------------- item 3: unwritable outputs

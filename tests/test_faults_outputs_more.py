@@ -28,11 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qsel import ir
-from cli_faults import ROOT, UNWRITABLE_FILE, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -51,20 +50,12 @@ def dead_pid() -> int:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Path:
-    path = tmp_path / "in" / "p.qir"
-    path.parent.mkdir()
-    ok("example", "--units", "10", "--keep", "0.3", "-o", str(path))
-    return path
+    return example_ir(tmp_path)
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory) -> Path:
-    """A dense 1,500-variable QUBO: writing it as text (22 MB) takes a second or more, long enough to kill."""
-    n = 1500
-    rng = np.random.default_rng(11)
-    path = tmp_path_factory.mktemp("big") / "big.qirz"
-    ir.save(ir.Problem.from_qubo_matrix(np.triu(rng.standard_normal((n, n)))), path)
-    return path
+    return dense_qubo(tmp_path_factory.mktemp("big"))
 
 
 # ---------------------------------------------------------------- unwritable outputs, before the work
