@@ -79,7 +79,7 @@ def _multi_layer_problem(seed: int = 0) -> ir.Problem:
     return compile_network(net, X, None, CompileOptions(objective="reconstruct", keep=0.5))
 
 
-@pytest.mark.parametrize("mode", ["independent", "iterate"])
+@pytest.mark.parametrize("mode", [pytest.param("independent", marks=pytest.mark.slow), "iterate"])
 def test_solve_gives_the_same_masks_and_energies_on_the_cluster(client, mode):
     from qsel.solving import solve_to_result
     from qsel.targets.registry import get_solver

@@ -56,7 +56,7 @@ def test_qaoa_on_a_small_unit(problem_and_data):
     assert run.result.energy == pytest.approx(exact_energy(fc1), abs=1e-9 * scale_of(fc1))
 
 
-@pytest.mark.parametrize("target", ["dimod-bqm", "qubo", "dwave", "qiskit-qaoa"])
+@pytest.mark.parametrize("target", ["dimod-bqm", "qubo", "dwave", pytest.param("qiskit-qaoa", marks=pytest.mark.slow)])
 def test_emit_files_for_a_quantisation_problem(problem_and_data, tmp_path, target):
     _, _, _, problem = problem_and_data
     qir = tmp_path / "q.qir"

@@ -54,6 +54,16 @@ def _import(folder, name: str, data: bytes, reader: str) -> int:
     return cli_loads_or_refuses(reader, ["import", str(path), "-o", str(folder / "out.qir")], str(path))
 
 
+def _import_and_compose(factory, name: str, data: bytes, compose) -> None:
+    """``qsel import`` of the mutated file, then compose's block reader ``compose(path)`` of the same bytes:
+    each loads or refuses with one located error (never a crash)."""
+    suffix = name[name.index("."):]
+    folder = factory.mktemp(suffix[1:])
+    _import(folder, name, data, f"{suffix} import")
+    path = folder / name
+    loads_or_refuses(f"{suffix} compose", lambda: compose(path), str(path))
+
+
 def test_seeds_import(tmp_path):
     for name, data in (("a.qubo", QUBO.encode()), ("a.lp", LP.encode()), ("a.bqm", BQM), ("s.bqm", SPIN_BQM)):
         assert _import(tmp_path, name, data, "seed") == 0, name
@@ -61,42 +71,27 @@ def test_seeds_import(tmp_path):
 
 @given(mutated_lines(QUBO))
 def test_qubo_line_mutations(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("qubo")
-    _import(folder, "m.qubo", data, ".qubo import")
-    path = folder / "m.qubo"
-    loads_or_refuses(".qubo compose", lambda: read_qubo_file(path, LABELS), str(path))
+    _import_and_compose(tmp_path_factory, "m.qubo", data, lambda path: read_qubo_file(path, LABELS))
 
 
 @given(mutated_bytes(QUBO.encode()))
 def test_qubo_byte_mutations(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("qubo")
-    _import(folder, "b.qubo", data, ".qubo import")
-    path = folder / "b.qubo"
-    loads_or_refuses(".qubo compose", lambda: read_qubo_file(path, LABELS), str(path))
+    _import_and_compose(tmp_path_factory, "b.qubo", data, lambda path: read_qubo_file(path, LABELS))
 
 
 @given(mutated_lines(LP))
 def test_lp_line_mutations(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("lp")
-    _import(folder, "m.lp", data, ".lp import")
-    path = folder / "m.lp"
-    loads_or_refuses(".lp compose", lambda: read_lp_file(path, LABELS, LP_NAMES), str(path))
+    _import_and_compose(tmp_path_factory, "m.lp", data, lambda path: read_lp_file(path, LABELS, LP_NAMES))
 
 
 @given(mutated_bytes(LP.encode()))
 def test_lp_byte_mutations(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("lp")
-    _import(folder, "b.lp", data, ".lp import")
-    path = folder / "b.lp"
-    loads_or_refuses(".lp compose", lambda: read_lp_file(path, LABELS, LP_NAMES), str(path))
+    _import_and_compose(tmp_path_factory, "b.lp", data, lambda path: read_lp_file(path, LABELS, LP_NAMES))
 
 
 @given(mutated_bytes(BQM))
 def test_bqm_byte_mutations(tmp_path_factory, data):
-    folder = tmp_path_factory.mktemp("bqm")
-    _import(folder, "b.bqm", data, ".bqm import")
-    path = folder / "b.bqm"
-    loads_or_refuses(".bqm compose", lambda: read_bqm_file(path, LABELS), str(path))
+    _import_and_compose(tmp_path_factory, "b.bqm", data, lambda path: read_bqm_file(path, LABELS))
 
 
 @given(mutated_bytes(SPIN_BQM))
