@@ -1,11 +1,16 @@
 """Helpers the fault tests of qsel's outputs share (tests/test_faults_outputs*.py): running the CLI in
-process, the one-error-line check, a folder's contents, and whether permission bits bind here."""
+process, the one-error-line check, a folder's contents, whether permission bits bind here, and catching a
+child inside its write (:func:`stop_inside`)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from click.testing import CliRunner
@@ -106,3 +111,24 @@ def dense_qubo(folder: Path, n: int = 1500) -> Path:
     path = folder / "big.qirz"
     ir.save(ir.Problem.from_qubo_matrix(np.triu(rng.standard_normal((n, n)))), path)
     return path
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rpartition(")")[2].split()[0] in ("T", "t")
+
+
+def stop_inside(proc: subprocess.Popen, inside: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Stop ``proc`` (SIGSTOP) and say whether ``inside()`` still holds once it is stopped, so that a signal or
+    a kill sent now lands there, however loaded the machine (a signal sent to a stopped process waits for
+    SIGCONT). Where the run got past it between the caller's poll and the stop, it is let go (SIGCONT) and
+    False comes back: the caller lets it finish and tries again."""
+    proc.send_signal(signal.SIGSTOP)
+    end = time.monotonic() + timeout
+    while not _stopped(proc.pid):
+        assert time.monotonic() < end, f"process {proc.pid} did not stop in {timeout} s"
+        time.sleep(0.001)
+    if inside():
+        return True
+    proc.send_signal(signal.SIGCONT)
+    return False

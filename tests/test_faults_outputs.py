@@ -36,7 +36,7 @@ from qsel import ir
 from qsel.ir import outputs
 from qsel.frontend.init import init_network
 from qsel.frontend.models import save_model
-from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, stop_inside, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -310,15 +310,28 @@ def _writing(out: Path) -> bool:
     return any(s.is_dir() and any(s.glob(".*.tmp")) for s in _staging(out.parent, out.name))
 
 
+def _stopped_mid_write(big: Path, small: Path, out: Path, attempts: int = 5) -> tuple[subprocess.Popen, dict]:
+    """A previous folder from ``small`` (and its tree), and an emit of ``big`` stopped (SIGSTOP) while a temporary
+    file of its staging folder exists, so a signal sent now lands inside the write, however loaded the machine.
+    A run that finished its write between the poll and the stop is let go and the attempt repeated."""
+    for _ in range(attempts):
+        ok("emit", str(small), "-t", "qubo", "-o", str(out))
+        before = tree(out)
+        proc = _start_emit(big, out)
+        _wait_for(lambda: _writing(out), proc, "temporary file in the staging folder")
+        if stop_inside(proc, lambda: _writing(out)):
+            return proc, before
+        proc.communicate(timeout=120)
+    pytest.fail(f"no run was caught inside its write in {attempts} attempts")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_write_cleans_up_and_keeps_the_previous_folder(big, small, sig, tmp_path):
     out = tmp_path / "out"
-    ok("emit", str(small), "-t", "qubo", "-o", str(out))
-    before = tree(out)
-    proc = _start_emit(big, out)
-    _wait_for(lambda: _writing(out), proc, "temporary file in the staging folder")
-    proc.send_signal(sig)
+    proc, before = _stopped_mid_write(big, small, out)
+    proc.send_signal(sig)  # pending while stopped; delivered inside the write when the run continues
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (128 + sig if sig == signal.SIGTERM else 130), err
     assert "Traceback" not in err
@@ -329,10 +342,7 @@ def test_a_signal_mid_write_cleans_up_and_keeps_the_previous_folder(big, small, 
 @pytest.mark.slow
 def test_kill_9_mid_write_leaves_the_folder_intact_and_the_next_run_sweeps(big, small, tmp_path):
     out = tmp_path / "out"
-    ok("emit", str(small), "-t", "qubo", "-o", str(out))
-    before = tree(out)
-    proc = _start_emit(big, out)
-    _wait_for(lambda: _writing(out), proc, "temporary file in the staging folder")
+    proc, before = _stopped_mid_write(big, small, out)
     proc.kill()
     proc.communicate(timeout=60)
     assert tree(out) == before  # nothing inside the output folder changed: no .tmp, no staging folder

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from qsel import ir
-from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, tree
+from cli_faults import ROOT, UNWRITABLE_FILE, dense_qubo, example_ir, invoke, ok, one_error, stop_inside, tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -157,14 +157,25 @@ def _wait_for_temporary(out: Path, proc: subprocess.Popen, timeout: float = 120.
     return found[0]
 
 
+def _stopped_mid_write(big: Path, small: Path, out: Path, attempts: int = 5) -> tuple[subprocess.Popen, Path, bytes]:
+    """A previous ``out`` converted from ``small`` (its bytes), and a convert of ``big`` into it stopped while
+    its temporary exists (:func:`stop_inside`); a run that finished first is let go and the attempt repeated."""
+    for _ in range(attempts):
+        ok("convert", str(small), str(out))
+        before = out.read_bytes()
+        proc = _start_convert(big, out)
+        tmp = _wait_for_temporary(out, proc)
+        if stop_inside(proc, tmp.exists):
+            return proc, tmp, before
+        proc.communicate(timeout=120)
+    pytest.fail(f"no run was caught inside its write in {attempts} attempts")
+
+
 @pytest.mark.slow
 def test_kill_9_mid_write_leaves_a_temporary_that_the_next_write_removes(big, small, tmp_path):
     out = tmp_path / "o" / "p.qir"
     out.parent.mkdir()
-    ok("convert", str(small), str(out))
-    before = out.read_bytes()
-    proc = _start_convert(big, out)
-    tmp = _wait_for_temporary(out, proc)  # its name carries the writer's pid
+    proc, tmp, before = _stopped_mid_write(big, small, out)  # the temporary's name carries the writer's pid
     proc.kill()
     proc.communicate(timeout=60)
     assert out.read_bytes() == before  # the output itself is untouched
@@ -195,11 +206,9 @@ def test_kill_9_mid_write_leaves_a_temporary_that_the_next_write_removes(big, sm
 @pytest.mark.slow
 def test_sigterm_mid_write_removes_the_temporary_and_keeps_the_previous_file(big, small, tmp_path):
     out = tmp_path / "p.qir"
-    ok("convert", str(small), str(out))
-    before = out.read_bytes()
-    proc = _start_convert(big, out)
-    _wait_for_temporary(out, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc, _, before = _stopped_mid_write(big, small, out)
+    proc.send_signal(signal.SIGTERM)  # pending while stopped; delivered inside the write when the run continues
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
