@@ -302,7 +302,14 @@ def _staging(parent: Path, name: str) -> list[Path]:
 
 def _start_emit(big: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "qsel.cli", "emit", str(big), "-t", "qubo", "-p", "",
-                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
+
+
+def _as_from_a_terminal() -> None:
+    """The child takes SIGINT as a user's Ctrl-C would: a run under CI or nohup inherits SIGINT ignored,
+    and qsel rightly keeps an inherited ignore."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _writing(out: Path) -> bool:
