@@ -2,7 +2,9 @@
 
 Each is a :class:`~qsel.targets.base.Solver` like the local ones, so the same
 composites wrap it (``decompose{block=B}(dwave-qpu)``) and ``qsel solve``,
-``qsel select`` and ``qsel submit`` reach it through one code path.
+``qsel select`` and ``qsel submit`` reach it through one code path. This module
+holds the device solvers only; the stacks ``qsel submit`` builds around them
+are in :mod:`qsel.targets.submission`.
 
 * ``dwave-qpu`` — DWaveSampler (dwave-system). A block is embedded onto the
   sampler's *working graph* (the real chip, missing qubits and all) with the

@@ -3,31 +3,12 @@
     qsel submit IN --to dwave|dwave-hybrid|ibm -o result.json [--local] [-s SPEC] [-p PIPELINE]
                 [--mode independent|iterate] [--num-reads N] [--seed S]
 
-The device is a registered solver (:mod:`qsel.targets.remote`) and the run goes
-through :func:`qsel.solving.solve_to_result`, the code path of
-``qsel solve``; so the device gets the same decomposition and polish as the
-local solvers, and ``submit --local`` gives what ``qsel solve`` gives with the
-spec the result file records under ``solver``. Default specs:
-
-* ``dwave``: ``decompose{block=B,reads=N}(dwave-qpu)``, B = the Pegasus block size
-  (:func:`qsel.passes.topology.block_for`) or the largest clique of the chip's topology
-  if smaller: hardware-sized subproblems with the
-  rest clamped, each embedded onto the chip, unembedded and polished, from a
-  greedy warm start. ``--local``: the same around ``local-pegasus``
-  (MockDWaveSampler on the real Pegasus graph, simulated annealing).
-* ``dwave-hybrid``: ``polish(leap-hybrid)``: the whole problem as a CQM to
-  LeapHybridCQMSampler, its samples repaired and swap-polished.
-  ``--local``: ``polish(local-hybrid)`` (``decompose{block=B}(tabu)`` on the
-  constrained problem; a stand-in, not the hybrid solver).
-* ``ibm``: ``decompose{block=B,reads=N}(ibm-runtime)``, B = ``--block``
-  (default 8 qubits: a block's angles are optimised on a local statevector and
-  the bound, transpiled circuit is sampled on the backend with N shots).
-  ``--local``: ``ibm-runtime{backend=fake_sherbrooke}`` (or the fake backend
-  ``--backend`` names) in qiskit-ibm-runtime's local testing mode.
-
-``-s SPEC`` replaces the default with any spec whose innermost solver is the
-destination's device (``dwave-qpu``, ``leap-hybrid``, ``ibm-runtime``) or its
-stand-in; with ``--local`` a device there is swapped for its stand-in.
+This module only reads the options, checks them and the output path, runs and writes: the solver stack
+(the destination's device, or its local stand-in, inside the default composites or the ``-s`` spec) is
+built by :mod:`qsel.targets.submission`, which lists the default stacks; the device solvers are in
+:mod:`qsel.targets.remote`. The run goes through :func:`qsel.solving.solve_to_result`, the code path of
+``qsel solve``, so the device gets the same decomposition and polish as the local solvers, and
+``submit --local`` gives what ``qsel solve`` gives with the spec the result file records under ``solver``.
 
 Credentials come only from the libraries' usual places (dwave-cloud-client's
 config file or ``DWAVE_API_TOKEN``; qiskit-ibm-runtime's saved account or its
@@ -38,77 +19,12 @@ reads its value and never writes it anywhere.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import click
 
 from qsel import ir
 from qsel.cli_base import main
 from qsel.ir.outputs import check_file, writing
-
-DESTINATIONS = ("dwave", "dwave-hybrid", "ibm")
-DEVICES = {"dwave": "dwave-qpu", "dwave-hybrid": "leap-hybrid", "ibm": "ibm-runtime"}
-STANDINS = {"dwave": "local-pegasus", "dwave-hybrid": "local-hybrid", "ibm": "ibm-runtime"}
-IBM_BLOCK = 8  # qubits per QAOA subproblem on an IBM backend (noisy circuits grow fast with the block)
-
-
-def device_for(to: str, *, solver: str | None, backend: str | None, topology: str, depth: int, label: str):
-    """The destination's device solver built from the convenience options."""
-    from qsel.targets.remote import DWaveQPUSolver, IBMRuntimeSolver, LeapHybridSolver
-
-    if to == "dwave":
-        return DWaveQPUSolver(solver=solver or "", topology=topology, label=label)
-    if to == "dwave-hybrid":
-        return LeapHybridSolver(solver=solver or "", label=label)
-    return IBMRuntimeSolver(backend=backend or "", p=depth)
-
-
-def default_spec(to: str, device, *, num_reads: int, block: int | None):
-    """The default composite stack around ``device`` (see the module docstring)."""
-    from qsel.passes.topology import block_for
-    from qsel.targets.composites import PolishComposite
-    from qsel.targets.decompose import DecomposeComposite
-
-    if to == "dwave-hybrid":
-        if block is not None:
-            raise ir.QselError("--block does not apply to --to dwave-hybrid (the hybrid solver takes the whole "
-                               "problem); give -s 'decompose{block=...}(leap-hybrid)' to cut it anyway")
-        return PolishComposite(child=device)
-    limit = device.max_vars
-    size = block or (block_for(limit) if to == "dwave" else min(IBM_BLOCK, limit))
-    if limit is not None and size > limit:
-        raise ir.QselError(f"--block {size} is more than {device.name} takes ({limit})")
-    return DecomposeComposite(block=size, reads=num_reads, child=device)
-
-
-def with_leaf(solver, leaf):
-    """``solver`` with its innermost solver replaced by ``leaf``."""
-    child = getattr(solver, "child", None)
-    if child is None:
-        return leaf
-    return dataclasses.replace(solver, child=with_leaf(child, leaf))
-
-
-def build_solver(to: str, local: bool, spec: str | None, device, *, num_reads: int, block: int | None):
-    """(the solver to run, its device leaf): the user's spec or the default stack, the leaf checked to be the
-    destination's device or stand-in and swapped for the stand-in with ``local``."""
-    from qsel.targets.base import from_spec
-    from qsel.targets.registry import get_solver
-    from qsel.targets.remote import device_solver
-
-    solver = from_spec(spec, "solver", get_solver) if spec else default_spec(to, device, num_reads=num_reads,
-                                                                              block=block)
-    leaf = device_solver(solver)
-    if leaf.name not in (DEVICES[to], STANDINS[to]):
-        raise ir.QselError(f"-s {spec!r}: the innermost solver must be {DEVICES[to]} (or its stand-in "
-                           f"{STANDINS[to]}) for --to {to}, got {leaf.name}")
-    if local and hasattr(leaf, "standin"):
-        leaf = leaf.standin()
-        solver = with_leaf(solver, leaf)
-    elif not local and leaf.name != DEVICES[to]:
-        raise ir.QselError(f"-s {spec!r} runs the local stand-in {leaf.name}: add --local, or write {DEVICES[to]}")
-    return solver, leaf
+from qsel.targets.submission import DESTINATIONS, IBM_BLOCK, build_solver, device_for, submission_record
 
 
 @main.command()
@@ -166,7 +82,7 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
     run = solve_to_result(original, run_solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
                           max_iterations=max_iterations)
     result = run.result
-    result.extra["submission"] = _submission(to, local, run_solver, leaf)
+    result.extra["submission"] = submission_record(to, local, run_solver, leaf)
     with writing(output):
         result.save(output)
     state = "feasible" if result.feasible else f"INFEASIBLE (breaks {', '.join(result.broken_constraints)})"
@@ -175,10 +91,3 @@ def submit(input_path: str, to: str, output: str, local: bool, spec: str | None,
     for note in run.solution.notes:
         click.echo(f"qsel: note: {note}", err=True)
 
-
-def _submission(to: str, local: bool, solver, leaf) -> dict[str, Any]:
-    """What the result file says about the destination: where it ran and with which spec."""
-    out: dict[str, Any] = {"to": to, "local": local, "spec": solver.spec(), "device": leaf.spec()}
-    if local:
-        out["stand_in_for"] = DEVICES[to]
-    return out
