@@ -2,11 +2,19 @@
 
 * **model** — ``sha256:`` + 16 hex digits of SHA-256 over the network as it
   computes: input shape, task, and per layer its name, kind, activation,
-  stride, padding, flatten flag, weight and bias (float64 bytes with their
-  shapes). Two models of the same shape with other weights differ; the same
-  weights saved as ``.npz``, ``.onnx`` or ``.pt`` agree. The frontend stamps
-  it into the IR's ``metadata["source"]["fingerprint"]`` when it compiles, so
-  every IR, manifest (``compile.source``) and result derived from it carries it.
+  stride, padding, flatten flag, weight and bias (their shapes and float32
+  bytes). The weights are hashed rounded to float32, the precision ``.onnx``
+  and ``.pt`` files store, so the same weights saved as ``.npz`` (float64),
+  ``.onnx`` or ``.pt`` agree: a result made for ``model.npz`` applies to its
+  export ``model.pt``. Two models of the same shape whose weights differ in
+  float32 differ; weights that differ only below float32's resolution
+  (relative 6e-8) count as the same model. The frontend stamps it into the
+  IR's ``metadata["source"]["fingerprint"]`` when it compiles, so every IR,
+  manifest (``compile.source``) and result derived from it carries it.
+  Results written before the float32 rounding (``qsel-model-1``: float64
+  bytes) still match the model they were made for: :func:`check_model`
+  accepts either (:func:`check_source` compares two recorded values: an IR
+  compiled after the change does not match a manifest emitted before it).
 * **ir** — the same over the IR's terms as stored: labels, linear biases,
   offset, each dense block (index and matrix), the sparse couplings, and the
   constraints (label, indices, coefficients, sense, right-hand side).
@@ -51,18 +59,29 @@ def _text(h: "hashlib._Hash", s: str) -> None:
     h.update(b)
 
 
-def model_fingerprint(network: Any) -> str:
-    """Fingerprint of a :class:`qsel.frontend.network.Network` (see the module docstring)."""
-    h = hashlib.sha256(b"qsel-model-1")
+def _model_digest(network: Any, tag: bytes, dtype: Any) -> str:
+    h = hashlib.sha256(tag)
     _text(h, repr(tuple(int(v) for v in network.input_shape)))
     _text(h, str(network.task))
     for layer in network.layers:
         for part in (layer.name, layer.kind, layer.activation, str(int(layer.stride)), str(int(layer.padding)),
                      str(bool(layer.flatten_input))):
             _text(h, str(part))
-        _array(h, layer.weight, np.float64)
-        _array(h, layer.bias, np.float64)
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, as a float32 file would hold
+            _array(h, layer.weight, dtype)
+            _array(h, layer.bias, dtype)
     return _digest(h)
+
+
+def model_fingerprint(network: Any) -> str:
+    """Fingerprint of a :class:`qsel.frontend.network.Network`, weights rounded to float32 (see the module
+    docstring)."""
+    return _model_digest(network, b"qsel-model-2", np.float32)
+
+
+def legacy_model_fingerprint(network: Any) -> str:
+    """The fingerprint results recorded before :func:`model_fingerprint` rounded to float32 (float64 bytes)."""
+    return _model_digest(network, b"qsel-model-1", np.float64)
 
 
 def ir_fingerprint(problem: ir.Problem) -> str:
@@ -109,15 +128,15 @@ Warn = Callable[[str], None]
 
 
 def check_model(recorded: Any, network: Any, *, result: str, model: str, force: bool, warn: Warn) -> None:
-    """Refuse (QselError) a result whose recorded model fingerprint is not ``network``'s, unless ``force``
-    (then warn); warn when the result records none (written before fingerprints, or from an IR that was not
-    compiled from a model)."""
+    """Refuse (QselError) a result whose recorded model fingerprint is not ``network``'s (today's, or the
+    float64 one an older result records), unless ``force`` (then warn); warn when the result records none
+    (written before fingerprints, or from an IR that was not compiled from a model)."""
     if not isinstance(recorded, str) or not recorded:
         warn(f"{result} records no model fingerprint (an older result, or an IR not compiled by qsel): it "
              f"is not checked against {model}")
         return
     actual = model_fingerprint(network)
-    if actual == recorded:
+    if recorded in (actual, legacy_model_fingerprint(network)):
         return
     message = (f"{result} was computed for another model (model fingerprint {recorded}) than {model} "
                f"({actual})")
@@ -145,5 +164,5 @@ def check_source(recorded: dict, given: dict, *, recorded_where: str, given_wher
             warn(message + "; used anyway (--force)")
 
 
-__all__ = ["check_model", "check_source", "ir_fingerprint", "model_fingerprint", "result_fingerprints",
-           "source_fingerprints"]
+__all__ = ["check_model", "check_source", "ir_fingerprint", "legacy_model_fingerprint", "model_fingerprint",
+           "result_fingerprints", "source_fingerprints"]
