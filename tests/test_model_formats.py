@@ -400,15 +400,29 @@ def test_torch_save_round_trip_and_errors(tmp_path):
     arch = json.loads((tmp_path / "c.pt.arch.json").read_text())
     assert [m["type"] for m in arch["modules"]] == ["Conv2d", "ReLU", "Conv2d", "Sigmoid", "Flatten", "Linear",
                                                      "Tanh", "Linear"]
+    # .pt holds float32, as PyTorch users expect: weights come back rounded to float32, as from ONNX
+    sd = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert {v.dtype for v in sd.values()} == {torch.float32}
     back = load_model(tmp_path / "c.pt")
-    same_network(net, back)
+    same_network(_float32(net), back)
     assert back.metadata == net.metadata
     # the files are plain PyTorch: build the Sequential from the arch and load the state_dict strictly
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, stride=2), nn.Sigmoid(),
-                          nn.Flatten(), nn.Linear(45, 7), nn.Tanh(), nn.Linear(7, 3)).double()
-    model.load_state_dict(torch.load(tmp_path / "c.pt", weights_only=True))
-    _check_same(torch, model.eval(), net, (1, 8, 8))
+                          nn.Flatten(), nn.Linear(45, 7), nn.Tanh(), nn.Linear(7, 3))
+    model.load_state_dict(sd)  # a float32 model, PyTorch's default: float32 accuracy
+    X = np.random.default_rng(4).normal(size=(7, 1, 8, 8))
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(X).float()).numpy()
+    ref = net.forward(X)
+    assert out.dtype == np.float32 and np.abs(out - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+    model.double().load_state_dict(sd)  # in float64 it computes the rounded network exactly
+    _check_same(torch, model.eval(), _float32(net), (1, 8, 8))
+    huge = convnet()
+    huge.layers[2].bias[1] = 1e39
+    msg = error(save_model, huge, tmp_path / "h.pt")
+    assert "h.pt: layer 'fc1': a bias of 1e+39 is beyond float32's range" in msg and ".npz" in msg
+    assert not (tmp_path / "h.pt").exists() and not (tmp_path / "h.pt.arch.json").exists()
     msg = error(save_model, mlp(acts=("sin",)), tmp_path / "s.pt")
     assert "layer 'fc1': PyTorch has no module for the activation 'sin'" in msg
     assert not (tmp_path / "s.pt").exists() and not (tmp_path / "s.pt.arch.json").exists()

@@ -27,9 +27,15 @@ What a file can hold, and what qsel does with it:
    here because many exported models still use it.)
 3. **A whole pickled module** (``torch.save(model)``): only with ``trust_pickle=True``.
 
-:func:`save_torch` writes a state_dict (float64 tensors, so a round trip is exact)
-and its ``.arch.json``, both atomically; ``model.load_state_dict`` casts to the
-model's own dtype. ``sin`` and ``sign`` have no torch module and cannot be saved.
+:func:`save_torch` writes a state_dict of **float32** tensors (PyTorch's default
+dtype, what ``nn.Linear`` and ``nn.Conv2d`` hold unless told otherwise) and its
+``.arch.json``, both atomically; ``model.load_state_dict`` casts to the model's own
+dtype. A round trip is exact up to float32 rounding of the weights, as for ONNX
+(loading is float64, as everywhere in qsel); the model fingerprint hashes weights
+rounded to float32, so the ``.pt`` keeps the fingerprint of the ``.npz`` it came
+from (:mod:`qsel.ir.fingerprints`). A weight beyond float32's range is refused
+rather than written as infinity. ``sin`` and ``sign`` have no torch module and
+cannot be saved.
 """
 
 from __future__ import annotations
@@ -355,17 +361,24 @@ def architecture(network: Network) -> dict:
             "task": network.task, "modules": modules, "metadata": network.metadata}
 
 
-def state_dict(network: Network, arch: dict | None = None) -> dict:
-    """{"<i>.weight": tensor, "<i>.bias": tensor} in nn.Sequential numbering (float64 tensors)."""
+def state_dict(network: Network, arch: dict | None = None, dtype: Any = np.float32) -> dict:
+    """{"<i>.weight": tensor, "<i>.bias": tensor} in nn.Sequential numbering, of ``dtype`` (float32, what
+    :func:`save_torch` writes; a QselError names the layer whose weights do not fit in it)."""
     torch = _torch()
     arch = arch or architecture(network)
+    limit = np.finfo(dtype).max
     layers = iter(network.layers)
     sd = {}
     for i, m in enumerate(arch["modules"]):
         if m["type"] in ("Linear", "Conv2d"):
             layer = next(layers)
-            sd[f"{i}.weight"] = torch.from_numpy(np.array(layer.weight, dtype=np.float64))
-            sd[f"{i}.bias"] = torch.from_numpy(np.array(layer.bias, dtype=np.float64))
+            for part, values in (("weight", layer.weight), ("bias", layer.bias)):
+                values = np.asarray(values, dtype=np.float64)
+                if values.size and np.abs(values).max() > limit:
+                    raise ir.QselError(f"layer {layer.name!r}: a {part} of {np.abs(values).max():.3g} is beyond "
+                                       f"{np.dtype(dtype).name}'s range ({limit:.3g}); save the network as .npz "
+                                       f"(float64) instead")
+                sd[f"{i}.{part}"] = torch.from_numpy(values.astype(dtype))
     return sd
 
 
@@ -388,22 +401,24 @@ def to_module(network: Network):
         else:
             mods.append(getattr(nn, m["type"])())
     model = nn.Sequential(*mods)
-    model.load_state_dict(state_dict(network, arch))
+    model.load_state_dict(state_dict(network, arch, np.float64))
     return model.eval()
 
 
 def save_torch(network: Network, path: str | os.PathLike) -> None:
-    """Write ``network`` as a state_dict at ``path`` and its architecture at ``<path>.arch.json``, atomically."""
+    """Write ``network`` as a state_dict of float32 tensors at ``path`` and its architecture at
+    ``<path>.arch.json``, atomically."""
     torch = _torch()
     check_network(network, f"refusing to write {path}")
     try:
         arch = architecture(network)
+        sd = state_dict(network, arch)
+    except ir.QselError as exc:
+        raise ir.QselError(f"{path}: {exc}") from None
+    try:
         text = json.dumps(arch, indent=2, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise ir.QselError(f"{path}: network metadata is not JSON-serialisable ({exc})") from None
-    except ir.QselError as exc:
-        raise ir.QselError(f"{path}: {exc}") from None
-    sd = state_dict(network, arch)
     try:
         with ir.atomic_write(arch_path(path), "w") as fa:  # renamed last, after the weights are in place
             with ir.atomic_write(path, "wb") as fw:
