@@ -1,11 +1,13 @@
 """Conversions from the IR to the libraries targets speak: COO arrays, dimod BQM/CQM, Ising.
 
-All conversions keep IR labels as variable names and preserve energies
-exactly (up to float rounding). QUBO -> Ising uses x = (1 - z) / 2 (qiskit's
-convention: |0> <-> x = 0 <-> z = +1):
+All conversions keep IR labels as variable names (or the names a caller passes, such as the LP writer's
+LP-safe ones) and preserve energies exactly (up to float rounding); dimod does the work, from numpy arrays.
+QUBO -> Ising uses x = (1 - z) / 2 (qiskit's convention: |0> <-> x = 0 <-> z = +1):
 
     h.x + sum J_ij x_i x_j + c  =  sum_i a_i z_i + sum_{i<j} b_ij z_i z_j + c'
     b_ij = J_ij / 4,  a_i = -h_i / 2 - sum_j J_ij / 4,  c' = c + sum h / 2 + sum J / 4
+
+dimod's ``change_vartype(SPIN)`` uses s = 2x - 1, i.e. s = -z: the same b and c', and a = -(dimod's linear).
 """
 
 from __future__ import annotations
@@ -43,26 +45,40 @@ def to_bqm(problem: ir.Problem, *, check: bool = True):
         problem.linear, (r, c, v), float(problem.offset), dimod.BINARY, variable_order=problem.labels)
 
 
-def to_cqm(problem: ir.Problem):
-    """A dimod ConstrainedQuadraticModel: the objective as a binary BQM, constraints kept native, by label."""
+def to_cqm(problem: ir.Problem, names: list[str] | None = None, con_names: list[str] | None = None):
+    """A dimod ConstrainedQuadraticModel: the objective as a binary BQM, constraints kept native.
+
+    Variable k is named ``names[k]`` and constraint k ``con_names[k]`` (default: the IR labels). A variable
+    repeated in a constraint gets the sum of its coefficients; each constraint keeps its variables in order of
+    first appearance."""
     import dimod
 
+    names = problem.labels if names is None else names
+    con_names = [c.label for c in problem.constraints] if con_names is None else con_names
+    r, c, v = coo(problem)
     cqm = dimod.ConstrainedQuadraticModel()
-    cqm.set_objective(to_bqm(problem, check=False))
-    labels = problem.labels
-    for con in problem.constraints:
-        terms = [(labels[i], float(w)) for i, w in zip(con.indices.tolist(), con.coeffs.tolist())]
-        cqm.add_constraint_from_iterable(terms, con.sense.value, rhs=float(con.rhs), label=con.label)
+    cqm.set_objective(dimod.BinaryQuadraticModel.from_numpy_vectors(
+        problem.linear, (r, c, v), float(problem.offset), dimod.BINARY, variable_order=names))
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    for con, label in zip(problem.constraints, con_names):
+        idx, first, inverse = np.unique(con.indices, return_index=True, return_inverse=True)
+        coeffs = np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0])
+        order = np.argsort(first)
+        lhs = dimod.BinaryQuadraticModel.from_numpy_vectors(
+            coeffs[order], none, 0.0, dimod.BINARY, variable_order=[names[i] for i in idx[order].tolist()])
+        cqm.add_constraint_from_model(lhs, con.sense.value, rhs=float(con.rhs), label=label, copy=False)
     return cqm
 
 
 def to_ising(problem: ir.Problem) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray], float]:
-    """(a, (rows, cols, b), c'): the spin form with x = (1 - z)/2, in the IR's variable order."""
+    """(a, (rows, cols, b), c'): the spin form with x = (1 - z)/2, in the IR's variable order, couplings
+    row-major with rows < cols (the pairs of :func:`coo`). dimod's BINARY -> SPIN conversion, sign-flipped
+    linear part (see the module docstring)."""
+    import dimod
+
     require_unconstrained(problem, "ising")
-    r, c, J = coo(problem)
-    h = problem.linear
-    a = -h / 2.0
-    np.add.at(a, r, -J / 4.0)
-    np.add.at(a, c, -J / 4.0)
-    const = float(problem.offset) + float(h.sum()) / 2.0 + float(J.sum()) / 4.0
-    return a, (r, c, J / 4.0), const
+    spin = to_bqm(problem, check=False).change_vartype(dimod.SPIN, inplace=False)
+    lin, (r, c, b), const = spin.to_numpy_vectors(variable_order=problem.labels, sort_indices=True)
+    order = np.lexsort((c, r))
+    rows, cols = r[order].astype(np.int64), c[order].astype(np.int64)
+    return 0.0 - lin, (rows, cols, b[order]), float(const)  # 0.0 - lin: no -0.0 for a zero field
