@@ -16,19 +16,27 @@ block's ``offset`` in the manifest. Numbers
 are the shortest strings that read back to the same double.
 
 ``lp`` (pipeline ``canonicalize``: constraints stay native) writes ``NAME.lp``
-in the CPLEX LP format that MIQP solvers read (CPLEX, Gurobi, HiGHS, SCIP,
-dimod.lp)::
+in the CPLEX LP format with dimod's writer (``dimod.lp.dumps``, see
+:mod:`.lp_format`)::
 
+    \\ qsel block NAME: ...                two comment lines
     Minimize
-     obj:
-      + h_i x_i ...
-      + [ 2 J_ij x_i * x_j ... ] / 2        quadratic terms, LP's [ ] / 2 convention
-      + c                                   the block's constant c_b (manifest.block_constants)
+     obj: + h_i x_i ... + [ + 2J_ij x_j * x_i ... ]/2 + c
+                                            quadratic terms in LP's [ ]/2 convention; c the block's
+                                            constant c_b (manifest.block_constants)
     Subject To
-     LABEL: + c_k x_k ... = rhs             constraints inside the block, by IR label
-    Binaries
+     LABEL: + c_k x_k ...  = rhs            constraints inside the block, by IR label
+    Bounds
+     0 <= x_i <= 1                          only variables with no term anywhere
+    Binary
      x_i ...
+    General
     End
+
+A block with quadratic terms is an MIQP: SCIP (``scip -f FILE``), Gurobi and
+CPLEX solve it; HiGHS reads it but refuses a quadratic objective over integer
+variables, so the manifest's ``run`` hint names HiGHS only for a block without
+quadratic terms (a MILP).
 
 Variables keep their IR labels when every label of the block is a valid LP
 name (letters, digits, ``_`` and ``.``, not starting with a digit, ``.``,
@@ -55,8 +63,12 @@ from .textfiles import read_bytes
 
 _RUN_QUBO = ("qbsolv -i FILE (minimises); node i is labels[i]; E_IR = scale * E_file + offset (+ cross terms); "
              "write the solution as a dimod SampleSet JSON or qiskit-style counts for `qsel compose`")
-_RUN_LP = ("any MIQP solver, e.g. `cplex -c 'read FILE' optimize`, `gurobi_cl FILE`, HiGHS, or dimod.lp.load(FILE); "
-           "variable names in extra.names map to labels; E_IR = scale * objective + offset (+ cross terms)")
+_RUN_LP_READ = ("dimod.lp.load(FILE) reads it; variable names in extra.names map to labels; "
+                "E_IR = scale * objective + offset (+ cross terms)")
+_RUN_MIQP = ("an MIQP solver (quadratic objective over binaries): `scip -f FILE`, `gurobi_cl FILE` or "
+             "`cplex -c 'read FILE' optimize` (HiGHS reads the file but does not solve MIQPs); " + _RUN_LP_READ)
+_RUN_MILP = ("a MILP solver (this block has no quadratic terms): `highs FILE`, `scip -f FILE`, `gurobi_cl FILE` or "
+             "`cplex -c 'read FILE' optimize`; " + _RUN_LP_READ)
 
 # ------------------------------------------------------------------ qubo
 def qubo_text(problem: ir.Problem, name: str) -> str:
@@ -109,7 +121,8 @@ class LPTarget(Target):
         fname = f"{stem}.lp"
         with ir.atomic_write(outdir / fname, "w") as fh:
             fh.write(lp_text(sub, block.name, names, con_names))
-        return BlockEntry(block.name, fname, "lp", sub.labels, offset=0.0, scale=1.0, run=_RUN_LP,
+        run = _RUN_MIQP if len(coo(sub)[2]) else _RUN_MILP
+        return BlockEntry(block.name, fname, "lp", sub.labels, offset=0.0, scale=1.0, run=run,
                           extra={"variables": sub.num_vars, "names": names,
                                  "constraint_names": dict(zip(con_names, (c.label for c in sub.constraints))),
                                  "file_offset": float(sub.offset)})

@@ -1,6 +1,25 @@
 """LP files (CPLEX/Gurobi syntax) over binary variables: the writer (:func:`lp_text`) the ``lp`` target uses,
 and the one parse path (:func:`load_cqm`) that ``qsel import`` and compose's block reader share.
 
+Writing is dimod's LP writer (``dimod.lp.dumps``) on the block's CQM (:func:`.convert.to_cqm`, built from
+numpy arrays, named by :func:`lp_names`). It writes each bias as the shortest decimal that reads back to the
+same double (``repr``; integral values as integers), quadratic objective terms as ``+ [ 2J x_i * x_j ... ]/2``,
+the constant as a bare term in the objective, constraints natively, and breaks lines near 80 characters.
+qsel adds three things around it:
+
+- two ``\\`` comment lines in front (dimod's writer has no comment option; a comment line is valid LP);
+- a ``0 <= v <= 1`` line in ``Bounds`` for each variable that has no non-zero term anywhere. dimod skips
+  zero biases, so such a variable would appear only in the ``Binary`` section, and SCIP 10 (pyscipopt
+  6.3) then refuses the whole file ("unknown variable in binaries section"); the hand-written writer this
+  replaced had the same fault;
+- an empty ``Minimize obj:`` when the objective is all zero: dimod then writes no objective section, which
+  LP allows, but compose's check that a file is an LP looks for one (dimod, SCIP and HiGHS read both).
+
+A coupling with |J| > DBL_MAX / 2 is refused: ``[ ]/2`` needs 2J, which overflows to inf.
+
+Cost: dimod's writer is Python with a line-width wrapper, about 3x the hand-written writer it replaced:
+4.5 s against 1.4 s for a dense 1,000-variable block (499,500 couplings, 21 MB of LP), measured here.
+
 Parsing is dimod's LP reader (``dimod.lp.loads``, C++); the bytes are first checked to be UTF-8 text without
 control characters (:func:`~.textfiles.text_of`), because that reader loops forever on a NUL byte.
 """
@@ -10,9 +29,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from qsel import ir
 
-from .convert import coo
+from .convert import coo, to_cqm
 from .textfiles import text_of
 
 _LP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,254}\Z")
@@ -34,41 +55,29 @@ def lp_names(labels: list[str], prefix: str) -> list[str]:
     return [f"{prefix}{i}" for i in range(len(labels))]
 
 
-def _num(v: float) -> str:
-    return repr(float(v))
-
-
-def _term(coef: float, name: str) -> str:
-    return f"{'-' if coef < 0 else '+'} {_num(abs(coef))} {name}"
-
-
 def lp_text(problem: ir.Problem, name: str, names: list[str], con_names: list[str]) -> str:
+    """The LP file of ``problem`` (one block): variable k named ``names[k]``, constraint k ``con_names[k]``."""
+    import dimod
+
     r, c, v = coo(problem)
-    out = [f"\\ qsel block {name}: {problem.num_vars} binary variables, {len(v)} couplings, "
-           f"{len(problem.constraints)} constraints",
-           "\\ variable names map to IR labels through manifest.json (extra.names)",
-           "Minimize", " obj:"]
-    terms = [f"  {_term(w, names[i])}" for i, w in enumerate(problem.linear.tolist()) if w != 0]
-    if len(v):
-        terms.append("  + [")
-        terms += [f"  {'-' if w < 0 else '+'} {_num(2.0 * abs(w))} {names[i]} * {names[j]}"
-                  for i, j, w in zip(r.tolist(), c.tolist(), v.tolist())]
-        terms.append("  ] / 2")
-    if problem.offset != 0:
-        terms.append(f"  {'-' if problem.offset < 0 else '+'} {_num(abs(problem.offset))}")
-    if not terms:
-        terms.append(f"  + 0 {names[0]}")
-    out += terms
-    out.append("Subject To")
-    for con, cname in zip(problem.constraints, con_names):
-        lhs = " ".join(_term(w, names[i]) for i, w in zip(con.indices.tolist(), con.coeffs.tolist()))
-        sense = "=" if con.sense is ir.Sense.EQ else con.sense.value
-        out.append(f" {cname}: {lhs or '0 ' + names[0]} {sense} {_num(con.rhs)}")
-    out.append("Binaries")
-    for k in range(0, len(names), 10):
-        out.append(" " + " ".join(names[k:k + 10]))
-    out.append("End")
-    return "\n".join(out) + "\n"
+    if len(v) and float(np.abs(v).max()) > np.finfo(np.float64).max / 2:
+        raise ir.QselError(f"block {name}: a coupling of magnitude {float(np.abs(v).max())!r} cannot be written to "
+                           f"LP, whose [ ]/2 form needs twice it (beyond the largest double); scale the problem")
+    used = problem.linear != 0  # the variables dimod writes a term for: non-zero (summed) biases
+    used[r] = used[c] = True
+    for con in problem.constraints:
+        idx, inverse = np.unique(con.indices, return_inverse=True)
+        used[idx[np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0]) != 0]] = True
+    body = dimod.lp.dumps(to_cqm(problem, names, con_names))
+    if not used.all():
+        bounds = "".join(f" 0 <= {names[k]} <= 1\n" for k in np.flatnonzero(~used).tolist())
+        body = body.replace("\nBounds\n", f"\nBounds\n{bounds}", 1)
+    if not body.startswith("Minimize\n"):  # all-zero objective: dimod writes no objective section
+        body = "Minimize\n obj: \n" + body
+    header = (f"\\ qsel block {name}: {problem.num_vars} binary variables, {len(v)} couplings, "
+              f"{len(problem.constraints)} constraints\n"
+              "\\ variable names map to IR labels through manifest.json (extra.names)\n")
+    return header + body + "\n"
 
 
 def load_cqm(path: Path | str, data: bytes):

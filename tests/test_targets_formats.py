@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -161,11 +162,56 @@ def test_lp_objective_uses_the_bracket_over_two_convention(tmp_path):
     problem = ir.Problem.from_terms(["a", "b"], {"a": 1.0}, {("a", "b"): -3.0}, offset=0.5)
     emit(problem, LPTarget(), tmp_path, pipeline="")
     text = (tmp_path / "all.lp").read_text()
-    assert "- 6.0 a * b" in text and "] / 2" in text and "+ 0.5" in text
+    assert re.search(r"\[ - 6 (a \* b|b \* a) \]/2", text) and "+ 0.5" in text  # dimod.lp.dumps writes 2J
     import dimod
 
     cqm = dimod.lp.load(str(tmp_path / "all.lp"))
     assert cqm.objective.energy({"a": 1, "b": 1}) == pytest.approx(problem.energy([1, 1]))
+
+
+def test_lp_keeps_every_double_and_declares_every_variable(tmp_path):
+    """Biases read back bit for bit; a variable with no term still appears outside the Binary section
+    (SCIP refuses a Binary name it has not seen in the objective, a constraint or Bounds)."""
+    import dimod
+
+    vals = [0.1 + 0.2, 1 / 3, 5e-324, 1e-300, 123456789.123456789, -1e12]
+    labels = ["a", "b", "c", "d", "g", "f", "idle"]
+    problem = ir.Problem.from_terms(labels, dict(zip(labels, vals)), {("a", "b"): 2 / 3, ("c", "f"): -1e-300},
+                                    offset=1e-17)
+    problem = problem.replace(constraints=(ir.Constraint("cap", np.array([0, 1, 1]), np.array([0.1, 1 / 3, 1 / 3]),
+                                                         ir.Sense.LE, 0.7),))
+    emit(problem, LPTarget(), tmp_path, pipeline="")
+    text = (tmp_path / "all.lp").read_text()
+    cqm = dimod.lp.loads(text)
+    assert {v: cqm.objective.get_linear(v) for v in labels[:6]} == dict(zip(labels[:6], vals))
+    assert cqm.objective.get_quadratic("a", "b") == 2 / 3 and cqm.objective.get_quadratic("c", "f") == -1e-300
+    assert cqm.objective.offset == 1e-17 and cqm.constraints["cap"].rhs == 0.7
+    assert cqm.constraints["cap"].lhs.linear == {"a": 0.1, "b": 2 / 3}  # a repeated variable's coefficients add
+    head, binary = text.split("\nBinary\n")
+    assert set(binary.split("\n")[0].split()) == set(labels)
+    assert all(re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", head) for v in labels)
+    assert " 0 <= idle <= 1" in head
+
+
+def test_lp_all_zero_objective_still_reads_back_through_compose(tmp_path):
+    problem = ir.Problem.from_terms(["a", "b"], {}, {}).replace(
+        constraints=(ir.Constraint.cardinality("one", [0, 1], ir.Sense.EQ, 1),))
+    emit(problem, LPTarget(), tmp_path, pipeline="")
+    assert (tmp_path / "all.lp").read_text().count("Minimize\n") == 1
+    (entry,) = Manifest.load(tmp_path / "manifest.json").blocks
+    bp = read_block(entry, tmp_path)
+    X = np.array([[0, 0], [0, 1], [1, 1]])
+    assert bp.energies(X).tolist() == [0.0, 0.0, 0.0] and bp.violations(X)[:, 0].tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("quadratic", [True, False], ids=["miqp", "milp"])
+def test_lp_run_hint_names_a_solver_that_solves_the_block(tmp_path, quadratic):
+    """HiGHS reads our LP but refuses a quadratic objective over binaries; SCIP solves both kinds."""
+    problem = ir.Problem.from_terms(["a", "b"], {"a": 1.0}, {("a", "b"): -3.0} if quadratic else {})
+    emit(problem, LPTarget(), tmp_path, pipeline="")
+    (entry,) = Manifest.load(tmp_path / "manifest.json").blocks
+    assert "`scip -f FILE`" in entry.run and "`gurobi_cl FILE`" in entry.run
+    assert ("`highs FILE`" in entry.run) is not quadratic
 
 
 def _neuron_like(n: int, seed: int, k: int | None = None) -> ir.Problem:
