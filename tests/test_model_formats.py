@@ -470,3 +470,13 @@ def test_onnx_exported_by_torch_loads_with_its_module_names(tmp_path):
     with torch.no_grad():
         ref = model(torch.from_numpy(X).float()).numpy()
     assert np.abs(net.forward(X) - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+
+
+def test_onnx_export_refuses_weights_beyond_float32(tmp_path):
+    """ONNX stores float32: a weight float32 cannot hold would be written as inf, so the export refuses it
+    with the layer named and writes nothing."""
+    huge = convnet()
+    huge.layers[0].weight[0, 0, 0, 0] = -5e38
+    msg = error(save_model, huge, tmp_path / "h.onnx")
+    assert "layer 'conv1': a weight of 5e+38 is beyond float32's range" in msg and ".npz" in msg
+    assert not (tmp_path / "h.onnx").exists()
