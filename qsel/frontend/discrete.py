@@ -18,6 +18,18 @@ so x_{i,b}^2 = x_{i,b} gives the IR's h = diag Q - 2 r and J = 2 triu(Q, 1).
 The IR energy of any code therefore *is* the measured error of the decoded
 weights on the calibration batch.
 
+Conv layers (``quantize`` only): a conv2d layer with weight (O, C, kh, kw) computes
+output channel o at every (sample, position) as patches @ w_o + b_o, with the
+im2col patches (m*P x C*kh*kw, :func:`network.unfold`). One output channel is
+therefore one problem exactly like a dense output unit, with A = the patches
+(N = m*P rows), n = C*kh*kw and t = the channel's pre-activation at every
+position; the energy stays 1/m sum over samples *and positions* (G = A^T A / m,
+a = A^T t / m with m the number of samples, not N), which is what the decoded
+network's error measures. A conv weight's input index in its label is the
+flattened one, i = c*kh*kw + ky*kw + kx (``conv1.w3_17.b1``: output channel 3,
+input channel 1, ky = 2, kx = 2 for 3x3 kernels), with the same layer/output/input
+provenance; decoded weights are reshaped to (O, C, kh, kw).
+
 Grids (``--weights``), levels for unit scale, and their default encoding:
 
 | spec          | levels q^u                      | encoding (c^u; w0^u)                        | variables/weight |
@@ -56,7 +68,7 @@ import numpy as np
 from qsel import ir
 
 from . import lowering
-from .network import Layer, Network, Trace
+from .network import Layer, Network, Trace, unfold
 
 KINDS = ("quantize", "train")
 ENCODINGS = ("binary", "onehot")
@@ -186,7 +198,10 @@ def fit_scales(grid: Grid, w_ref: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LayerData:
-    """Everything one layer's problem and its baselines need: inputs, targets, reference weights, grid, scales."""
+    """Everything one layer's problem and its baselines need: inputs, targets, reference weights, grid, scales.
+
+    Dense: A is (m, n), one row per sample. Conv: A is the im2col patches (m*P, C*kh*kw), T the channels'
+    targets at every position (m*P, O); ``samples`` = m (the energy's 1/m) and ``layer_shape`` = (O, C, kh, kw)."""
 
     name: str
     kind: str  # quantize | train
@@ -197,15 +212,22 @@ class LayerData:
     scales: np.ndarray  # (k,)
     target_scale: float | None = None
     chosen: np.ndarray | None = None  # sequential: the level indices the in-loop solver picked (k x n)
+    samples: int | None = None  # m when A has several rows per sample (conv patches); None: one row each
+    layer_shape: tuple[int, ...] | None = None  # the layer's weight shape when not (k, n) (conv)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.w_ref.shape
 
+    @property
+    def m(self) -> int:
+        """Calibration samples: the energy's normaliser (rows of A for a dense layer)."""
+        return int(self.A.shape[0] if self.samples is None else self.samples)
+
     def unit_errors(self, W: np.ndarray) -> np.ndarray:
         """E_o = 1/m ||A w_o - t_o||^2 for every output unit o of weights W (k x n)."""
         R = self.A @ W.T - self.T
-        return np.einsum("so,so->o", R, R) / self.A.shape[0]
+        return np.einsum("so,so->o", R, R) / self.m
 
     def levels_of(self, idx: np.ndarray) -> np.ndarray:
         """Weights (k x n) from level indices (k x n)."""
@@ -213,21 +235,24 @@ class LayerData:
 
 
 def check_layers(network: Network, kind: str, layers: tuple[str, ...] | None) -> list[str]:
-    """The dense layers to discretise (default: every dense layer for quantize, the output layer for train)."""
-    dense = [layer.name for layer in network.layers if layer.kind == "dense"]
+    """The layers to discretise (default: every dense and conv layer for quantize, the output layer for train)."""
     if layers:
         names = list(layers)
     else:
-        names = dense if kind == "quantize" else [network.layers[-1].name]
+        names = network.names if kind == "quantize" else [network.layers[-1].name]
     for name in names:
         if name not in network.names:
             raise ir.QselError(f"--layers: no layer named {name!r} (layers: {', '.join(network.names)})")
         layer = network.layer(name)
-        if layer.kind != "dense":
-            raise ir.QselError(f"--layers: layer {name!r} is {layer.kind}; discrete weights need dense layers")
+        if layer.kind not in ("dense", "conv2d"):
+            raise ir.QselError(f"--layers: layer {name!r} is {layer.kind}; discrete weights need dense or conv2d "
+                               f"layers")
         if kind == "train" and layer is not network.layers[-1]:
             raise ir.QselError(f"--objective train: layer {name!r} has no label target (only the output layer "
                                f"{network.layers[-1].name!r} has); use --objective quantize for hidden layers")
+        if kind == "train" and layer.kind != "dense":
+            raise ir.QselError(f"--objective train: the output layer {name!r} is {layer.kind}; a label target "
+                               f"needs a dense output layer")
     if len(set(names)) != len(names):
         raise ir.QselError("--layers: a layer is named twice")
     return sorted(names, key=network.index)
@@ -237,6 +262,8 @@ def layer_data(network: Network, name: str, kind: str, grid: Grid, seen: Trace, 
                Y: np.ndarray | None, target_scale: float | None) -> LayerData:
     """Inputs A as the (possibly already discretised) network sees them, the target and the fitted grid."""
     layer: Layer = network.layer(name)
+    if layer.kind == "conv2d":
+        return conv_data(layer, grid, seen, dense)
     A = seen.inputs[name]
     A = A.reshape(A.shape[0], -1)
     if kind == "quantize":
@@ -252,6 +279,22 @@ def layer_data(network: Network, name: str, kind: str, grid: Grid, seen: Trace, 
     if kind == "train" and grid.fitted:
         scales = output_scales(grid, A, T, w_ref, scales)
     return LayerData(name, kind, A, T, np.asarray(w_ref, dtype=np.float64), grid, scales, c)
+
+
+def conv_data(layer: Layer, grid: Grid, seen: Trace, dense: Trace) -> LayerData:
+    """quantize on a conv layer: A = the im2col patches of its input (m*P, C*kh*kw), T = every channel's
+    full-precision pre-activation minus its bias at every (sample, position) (m*P, O), sample-major then
+    position, as the patches' rows."""
+    W = layer.weight
+    O = W.shape[0]
+    cols, _ = unfold(seen.inputs[layer.name], W.shape[2], W.shape[3], layer.stride, layer.padding)
+    m, P, n = cols.shape
+    A = cols.reshape(m * P, n)
+    pre = dense.pre[layer.name] - layer.bias[None, :, None, None]  # (m, O, oh, ow)
+    T = pre.reshape(m, O, P).transpose(0, 2, 1).reshape(m * P, O)
+    w_ref = np.asarray(W, dtype=np.float64).reshape(O, n)
+    return LayerData(layer.name, "quantize", A, T, w_ref, grid, fit_scales(grid, w_ref), samples=m,
+                     layer_shape=tuple(int(v) for v in W.shape))
 
 
 def ridge(A: np.ndarray, T: np.ndarray, lam: float = RIDGE) -> np.ndarray:
@@ -293,7 +336,7 @@ def unit_terms(G: np.ndarray, a: np.ndarray, tt: float, c: np.ndarray, w0: float
 def layer_problem(data: LayerData) -> tuple[ir.Problem, dict]:
     """The IR of one layer: a partition (and a dense block) per output unit; one-hot constraints per weight."""
     k, n = data.shape
-    m = data.A.shape[0]
+    m = data.m
     grid = data.grid
     nb = grid.bits
     G = lowering.gram(data.A) / m
@@ -315,7 +358,8 @@ def layer_problem(data: LayerData) -> tuple[ir.Problem, dict]:
         parts.append(ir.Problem(variables, h, offset, (ir.DenseBlock(idx, upper),), constraints=cons,
                                 partitions=(ir.Partition(f"{data.name}.out{o}", idx),)))
     problem = ir.Problem.concat(parts)
-    info = {"granularity": "weight", "objective": data.kind, "weight_shape": [k, n], "next": data.name,
+    info = {"granularity": "weight", "objective": data.kind, "weight_shape": list(data.layer_shape or (k, n)),
+            "next": data.name,
             "grid": grid.to_json(), "scales": data.scales.tolist(), "target_scale": data.target_scale,
             "offset": problem.offset}
     if data.chosen is not None:
@@ -330,9 +374,11 @@ def encode(data: LayerData, idx: np.ndarray) -> np.ndarray:
 
 
 def decode(info: dict, name: str, values: dict[str, float], where: str) -> np.ndarray:
-    """A layer's discrete weights (k x n) from variable values by label and the layer's compile record."""
+    """A layer's discrete weights (k x n; a conv layer's flattened, n = C*kh*kw) from variable values by label and
+    the layer's compile record (``weight_shape``: the layer's full weight shape)."""
     grid = Grid.from_json(info.get("grid", {}), where)
-    k, n = (int(v) for v in info["weight_shape"])
+    shape = [int(v) for v in info["weight_shape"]]
+    k, n = shape[0], int(np.prod(shape[1:]))
     scales = np.asarray(info["scales"], dtype=np.float64)
     labels = labels_of(name, k, n, grid).tolist()
     try:
@@ -356,8 +402,10 @@ def is_discrete(compile_meta: dict) -> bool:
 
 
 def weights_of(compile_meta: dict, assignment: dict[str, float], where: str) -> dict[str, np.ndarray]:
-    """Every discretised layer's weights decoded from a result's assignment."""
-    return {name: decode(info, name, assignment, where) for name, info in compile_meta["layers"].items()}
+    """Every discretised layer's weights decoded from a result's assignment, in the layer's shape ((O, C, kh, kw)
+    for a conv layer)."""
+    return {name: decode(info, name, assignment, where).reshape([int(v) for v in info["weight_shape"]])
+            for name, info in compile_meta["layers"].items()}
 
 
 def with_weights(network: Network, weights: dict[str, np.ndarray]) -> Network:
@@ -457,6 +505,6 @@ def measure(network: Network, X: np.ndarray, y: np.ndarray | None, weights: dict
         else:
             Y = targets(y, network, m)
             T = info["target_scale"] * Y if network.task == "classification" else Y
-        diff = Z - T
-        out[name] = float(np.einsum("ij,ij->", diff, diff)) / m
+        diff = (Z - T).reshape(-1)  # conv: every channel at every position
+        out[name] = float(diff @ diff) / m
     return out

@@ -23,6 +23,10 @@ Each method returns level indices (k x n) into the layer's grid; the weights are
 * ``exact``: every level combination of one output unit, when the unit has
   at most 20 variables (L^n combinations, vectorised in chunks).
 
+A conv layer's LayerData holds the im2col patches as A (m*P rows) and its
+``m`` is the number of samples, so every method runs unchanged on the patches'
+Gram matrix (GPTQ's H = patches^T patches / m, as for a conv layer in GPTQ).
+
 hand-written: GPTQ's reference code is a PyTorch module tied to its model
 loaders; the algorithm itself is the 15 lines below.
 """
@@ -57,7 +61,7 @@ def gptq(data: LayerData, damp: float = DAMP) -> np.ndarray:
     """GPTQ's column loop on H = A^T A / m (+ damp * mean diag), all output units at once."""
     A = data.A
     n = A.shape[1]
-    H = A.T @ A / A.shape[0]
+    H = A.T @ A / data.m
     H[np.diag_indices(n)] += damp * max(float(np.mean(np.diag(H))), 1e-12)
     U = np.linalg.cholesky(np.linalg.inv(H)).T  # upper: H^-1 = U^T U
     W = data.w_ref.copy()
@@ -78,7 +82,7 @@ def exact(data: LayerData) -> np.ndarray:
     if n * data.grid.bits > EXACT_MAX_VARS:
         raise ir.QselError(f"exact enumeration is limited to {EXACT_MAX_VARS} variables per output unit; layer "
                            f"{data.name!r} has {n} weights x {data.grid.bits} variables")
-    m = data.A.shape[0]
+    m = data.m
     G = data.A.T @ data.A / m
     AT = data.A.T @ data.T / m
     total = L**n
