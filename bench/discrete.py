@@ -1,6 +1,6 @@
 """Discrete weights: qsel's QUBO solve against round-to-nearest, GPTQ-style rounding and sign-rounded least squares.
 
-Run:  .venv/bin/python bench/discrete.py [--seeds 0,1,2] [--reads 10] [--epochs 30]
+Run:  .venv/bin/python bench/discrete.py [--seeds 0,1,2] [--reads 10] [--epochs 30] [--cnn]
 
 1. Post-training quantisation (issue 14's first "done when"). Per seed a
    64-64-10 ReLU network is built and trained on ``digits`` with qsel's own
@@ -23,6 +23,11 @@ Run:  .venv/bin/python bench/discrete.py [--seeds 0,1,2] [--reads 10] [--epochs 
    gradient descent, then every layer made ternary by rounding (round-to-
    nearest: gradient descent followed by rounding), by GPTQ, and by qsel.
 
+4. ``--cnn`` (instead of 1-3): a CNN conv8 (stride 1) - conv16 (stride 2) - 10 on digits as 1x8x8 images
+   (``qsel init --conv 8,16 --strides 1,2 --input-shape 1,8,8 --sizes 10``), trained with qsel's own
+   ``train``, every conv and dense layer quantised to ternary: a conv output channel is one problem over the
+   im2col patches. Printed as in 1.
+
 Every number comes from this run; the machine may be shared (times are not compared).
 """
 
@@ -36,8 +41,8 @@ import numpy as np
 
 from qsel.frontend import discrete as D
 from qsel.frontend import discrete_baselines as B
-from qsel.frontend.data import load_dataset
-from qsel.frontend.init import init_network
+from qsel.frontend.data import check_compatible, load_dataset
+from qsel.frontend.init import init_cnn, init_network
 from qsel.frontend.metrics import accuracy
 from qsel.frontend.network import Network
 from qsel.frontend.train import train
@@ -107,6 +112,30 @@ def ptq(seeds: list[int], reads: int, epochs: int, schedule: str) -> None:
               f"(target >= 90 %); test accuracy qsel - gptq {gap.min():+.3f}..{gap.max():+.3f} (target >= 0)")
 
 
+def cnn(seeds: list[int], reads: int, epochs: int) -> None:
+    """Post-training quantisation of a small CNN to ternary, every conv and dense layer (independent schedule)."""
+    net0 = init_cnn((1, 8, 8), [8, 16], 10, strides=[1, 2])
+    train_set = check_compatible(net0, load_dataset("digits", "train"))
+    test_set = check_compatible(net0, load_dataset("digits", "test"))
+    print(f"== post-training quantisation: CNN conv8-conv16(stride 2)-10 on digits (1x8x8), every layer ternary, "
+          f"calibration = train split ({len(train_set)}), test split ({len(test_set)}); {reads} reads per unit")
+    print(f"{'seed':>4} {'units':>5} {'<both':>6} | {'obj rtn':>8} {'obj gptq':>8} {'obj qsel':>8} | "
+          f"{'acc fp':>6} {'rtn':>6} {'gptq':>6} {'qsel':>6} | {'qsel s':>6}")
+    grid = D.parse_grid("ternary", None, "binary")
+    for seed in seeds:
+        net, _ = train(init_cnn((1, 8, 8), [8, 16], 10, seed=seed, strides=[1, 2]), train_set, epochs=epochs,
+                       lr=3e-3, seed=seed)
+        W, E, secs = {}, {}, {}
+        for m in ("nearest", "gptq", "qsel"):
+            W[m], E[m], secs[m] = quantise(net, train_set.X, train_set.y, "quantize", grid, m, "independent",
+                                           reads, seed)
+        both = below(E["qsel"], E["nearest"]) & below(E["qsel"], E["gptq"])
+        acc = {m: accuracy(D.with_weights(net, W[m]), test_set) for m in W}
+        print(f"{seed:>4} {E['qsel'].size:>5} {both.mean():>6.1%} | {E['nearest'].sum():>8.3f} "
+              f"{E['gptq'].sum():>8.3f} {E['qsel'].sum():>8.3f} | {accuracy(net, test_set):>6.3f} "
+              f"{acc['nearest']:>6.3f} {acc['gptq']:>6.3f} {acc['qsel']:>6.3f} | {secs['qsel']:>6.1f}")
+
+
 def readout(seeds: list[int], reads: int, epochs: int) -> None:
     train_set, test_set = load_dataset("gaussian2d", "train"), load_dataset("gaussian2d", "test")
     print("\n== binary read-out on random sin features, gaussian2d (2-64-2, features untrained)")
@@ -161,8 +190,12 @@ def main() -> None:
     ap.add_argument("--schedule", default="independent", choices=["independent", "sequential"],
                     help="quantise every layer against the full-precision inputs, or layer by layer on the inputs "
                          "each method's own quantised earlier layers produce")
+    ap.add_argument("--cnn", action="store_true", help="only the CNN case (conv and dense layers, ternary)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.cnn:
+        cnn(seeds, args.reads, args.epochs)
+        return
     parts = args.only.split(",")
     if "ptq" in parts:
         ptq(seeds, args.reads, args.epochs, args.schedule)
