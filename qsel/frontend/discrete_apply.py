@@ -2,7 +2,8 @@
 
 A result of a ``quantize``/``train`` problem holds the code of every weight by
 label (``fc2.w3_17.b1``); :func:`qsel.frontend.discrete.decode` turns it into
-weights with the grid and scales the compile record carries. ``apply`` writes
+weights with the grid and scales the compile record carries (a conv layer's
+reshaped to its (O, C, kh, kw) ``weight_shape``). ``apply`` writes
 the network with those weights and records, per layer, the grid and the
 per-output scales under ``metadata["discrete"]`` (every model format keeps
 the metadata: npz header, ONNX ``metadata_props``, the PyTorch sidecar).
