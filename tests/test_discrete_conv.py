@@ -128,7 +128,8 @@ def run(*args: str):
     return r
 
 
-@pytest.mark.parametrize("suffix,module", [(".npz", None), (".onnx", "onnx"), (".pt", "torch")])
+@pytest.mark.parametrize("suffix,module", [(".npz", None), pytest.param(".onnx", "onnx", marks=pytest.mark.slow),
+                                           pytest.param(".pt", "torch", marks=pytest.mark.slow)])
 def test_cli_compile_solve_apply_eval_conv(tmp_path, suffix, module):
     if module:
         pytest.importorskip(module)
