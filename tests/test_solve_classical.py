@@ -150,6 +150,25 @@ def test_iterate_with_exact_repairs_a_constraint_spanning_blocks():
     assert (it.violation, it.energy) <= (ind.violation, ind.energy)
 
 
+def test_auto_mode_iterates_exactly_when_blocks_are_joined():
+    """auto (the CLI default) runs iterate when couplings or a constraint join the blocks, so a partitioned
+    coupled problem never gets the blind independent answer; with nothing joining them it is independent."""
+    p = _partitioned(20, 5, 5)
+    auto = solve(p, ExactSolver(), mode="auto", num_reads=5, seed=0)
+    it = solve(p, ExactSolver(), mode="iterate", num_reads=5, seed=0)
+    assert auto.mode == "iterate" and any("mode auto: iterate" in n for n in auto.notes)
+    assert auto.energy == pytest.approx(it.energy, abs=1e-12)
+    rng = np.random.default_rng(1)
+    apart = ir.Problem.concat([ir.Problem.from_qubo_matrix(rng.normal(size=(4, 4)), [f"b{k}_{i}" for i in range(4)])
+                               for k in range(4)])  # four dense blocks, nothing joins them
+    apart = apart.replace(partitions=tuple(ir.Partition(f"b{k}", np.arange(4 * k, 4 * k + 4)) for k in range(4)))
+    sol = solve(apart, ExactSolver(), mode="auto", num_reads=1)
+    assert sol.mode == "independent"
+    assert sol.energy == pytest.approx(brute(apart)[1].min(), abs=1e-9)
+    joined = apart.replace(constraints=(ir.Constraint.cardinality("keep", np.arange(16), "==", 5),))
+    assert solve(joined, ExactSolver(), mode="auto", num_reads=1).mode == "iterate"
+
+
 def test_blocks_cover_unpartitioned_variables():
     p = _random(6, 0).replace(partitions=(ir.Partition("a", np.array([4, 1])),))
     blocks = blocks_of(p)

@@ -1,7 +1,7 @@
 """qsel submit: ``qsel solve`` with a remote device as the block solver (or its local stand-in with --local).
 
     qsel submit IN --to dwave|dwave-hybrid|ibm -o result.json [--local] [-s SPEC] [-p PIPELINE]
-                [--mode independent|iterate] [--num-reads N] [--seed S]
+                [--mode auto|independent|iterate] [--num-reads N] [--seed S]
 
 This module only reads the options, checks them and the output path, runs and writes: the solver stack
 (the destination's device, or its local stand-in, inside the default composites or the ``-s`` spec) is
@@ -36,7 +36,7 @@ from qsel.targets.submission import DESTINATIONS, IBM_BLOCK, build_solver, devic
 @click.option("-s", "--solver-spec", "spec", default=None, metavar="SPEC",
               help="Full solver spec instead of the default, e.g. 'decompose{block=100}(dwave-qpu)'.")
 @click.option("-p", "--pipeline", default="", metavar="PIPELINE", help="Passes to run first (as qsel solve).")
-@click.option("--mode", type=click.Choice(["independent", "iterate"]), default="independent", show_default=True,
+@click.option("--mode", type=click.Choice(["auto", "independent", "iterate"]), default="auto", show_default=True,
               help="Partitioned IR: blocks independently, or iterated with the others clamped (as qsel solve).")
 @click.option("--block", type=int, default=None,
               help=f"Variables per subproblem (default: dwave the Pegasus clique less a margin, or the "

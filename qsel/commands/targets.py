@@ -75,8 +75,9 @@ def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, t
 @click.option("-o", "--output", required=True, metavar="RESULT.json", help="Result file (masks, energy, ...).")
 @click.option("-p", "--pipeline", default="", metavar="PIPELINE",
               help="Passes to run first, e.g. 'partition{max-vars=20}'.")
-@click.option("--mode", type=click.Choice(["independent", "iterate"]), default="independent", show_default=True,
-              help="Partitioned IR: solve blocks independently, or iterate with the other blocks clamped.")
+@click.option("--mode", type=click.Choice(["auto", "independent", "iterate"]), default="auto", show_default=True,
+              help="Partitioned IR: solve blocks independently, or iterate with the other blocks clamped; "
+                   "auto: iterate when couplings or constraints join the blocks.")
 @click.option("--num-reads", default=100, show_default=True, help="Samples per block solve.")
 @click.option("--seed", type=int, default=None, help="Random seed (reproducible runs).")
 @click.option("--max-iterations", default=20, show_default=True, help="Iterate: most sweeps over the blocks.")
@@ -91,7 +92,7 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     from qsel.targets.registry import get_solver
     from qsel.cluster import connect, parse as parse_cluster
     from qsel.solving import solve_to_result
-    from qsel.targets.solve import prepare
+    from qsel.targets.solve import prepare, resolve_mode
     from qsel.timing import Timer
 
     solver = from_spec(solver_spec, "solver", get_solver)
@@ -107,7 +108,10 @@ def solve(input_path: str, solver_spec: str, output: str, pipeline: str, mode: s
     with timer.stage(f"load {input_path}"):
         original = files.load(input_path)
     prepared = prepare(original, solver, pipeline)
-    nblocks = len(blocks_of(prepared[0], constraints="ignore"))  # after the pipeline, which may partition
+    blocks = blocks_of(prepared[0], constraints="ignore")  # after the pipeline, which may partition
+    nblocks = len(blocks)
+    if mode == "auto":
+        mode = resolve_mode(prepared[0], blocks)
     total = nblocks * (1 + (max_iterations if mode == "iterate" and nblocks > 1 else 0))
     with connect(spec), _bar(f"{solver.name}: blocks", total) as progress:  # blocks on the cluster's workers
         run = solve_to_result(original, solver, pipeline=pipeline, mode=mode, num_reads=num_reads, seed=seed,
