@@ -55,11 +55,14 @@ def clamp(problem: Problem, indices: np.ndarray, values: np.ndarray, *, record: 
             blocks.append(DenseBlock(new_pos[block.index], block.matrix))
             continue
         F, R = np.flatnonzero(fixed_in), np.flatnonzero(~fixed_in)
+        F = F[full[block.index[F]] != 0]  # variables clamped to 0 contribute nothing: never copy their rows
         vF = full[block.index[F]]
         M = block.matrix
-        offset += float(vF @ M[np.ix_(F, F)] @ vF)
+        if F.size:
+            offset += float(vF @ M[np.ix_(F, F)] @ vF)
         if R.size:
-            linear[block.index[R]] += M[np.ix_(R, F)] @ vF + M[np.ix_(F, R)].T @ vF
+            if F.size:
+                linear[block.index[R]] += M[np.ix_(R, F)] @ vF + M[np.ix_(F, R)].T @ vF
             if R.size > 1:
                 blocks.append(DenseBlock(new_pos[block.index[R]], np.ascontiguousarray(M[np.ix_(R, R)])))
 
