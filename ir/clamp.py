@@ -54,17 +54,16 @@ def clamp(problem: Problem, indices: np.ndarray, values: np.ndarray, *, record: 
         if not fixed_in.any():
             blocks.append(DenseBlock(new_pos[block.index], block.matrix))
             continue
-        F, R = np.flatnonzero(fixed_in), np.flatnonzero(~fixed_in)
-        F = F[full[block.index[F]] != 0]  # variables clamped to 0 contribute nothing: never copy their rows
-        vF = full[block.index[F]]
+        R = np.flatnonzero(~fixed_in)
         M = block.matrix
-        if F.size:
-            offset += float(vF @ M[np.ix_(F, F)] @ vF)
-        if R.size:
-            if F.size:
-                linear[block.index[R]] += M[np.ix_(R, F)] @ vF + M[np.ix_(F, R)].T @ vF
-            if R.size > 1:
-                blocks.append(DenseBlock(new_pos[block.index[R]], np.ascontiguousarray(M[np.ix_(R, R)])))
+        fb = full[block.index]  # the clamped values, 0 on the free variables
+        if fb.any():  # two matrix-vector products, no copy of the fixed x fixed part (a layer's worth)
+            Mf, fM = M @ fb, fb @ M
+            offset += float(fb @ Mf)
+            if R.size:
+                linear[block.index[R]] += Mf[R] + fM[R]
+        if R.size > 1:
+            blocks.append(DenseBlock(new_pos[block.index[R]], np.ascontiguousarray(M[np.ix_(R, R)])))
 
     sp = problem.sparse
     fr, fc = is_fixed[sp.rows], is_fixed[sp.cols]
