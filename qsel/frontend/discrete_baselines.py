@@ -21,7 +21,7 @@ Each method returns level indices (k x n) into the layer's grid; the weights are
   All output units share H, so the loop runs over the n inputs with every row
   updated at once.
 * ``exact``: every level combination of one output unit, when the unit has
-  at most 20 variables (L^n combinations, vectorised in chunks).
+  at most ``EXACT_MAX_VARS`` (24) variables (L^n combinations, vectorised in chunks).
 
 A conv layer's LayerData holds the im2col patches as A (m*P rows) and its
 ``m`` is the number of samples, so every method runs unchanged on the patches'
