@@ -64,7 +64,8 @@ def test_compile_solve_eval(net, solved):
     assert 1 <= min(per_unit.values()) <= max(per_unit.values()) <= 3  # ternary: at most 3 values per unit
 
 
-@pytest.mark.parametrize("suffix,module", [(".npz", None), (".onnx", "onnx"), (".pt", "torch")])
+@pytest.mark.parametrize("suffix,module", [(".npz", None), pytest.param(".onnx", "onnx", marks=pytest.mark.slow),
+                                           pytest.param(".pt", "torch", marks=pytest.mark.slow)])
 def test_apply_writes_discrete_weights_and_scales(net, solved, tmp_path, suffix, module):
     if module:
         pytest.importorskip(module)

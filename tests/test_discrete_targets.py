@@ -36,7 +36,8 @@ def exact_energy(problem: ir.Problem) -> float:
 
 @pytest.mark.parametrize("spec", [pytest.param("tabu", marks=pytest.mark.slow), "sa", "warm(steepest)",
                                   pytest.param("decompose{block=4}(tabu)", marks=pytest.mark.slow),
-                                  "embed(pegasus-sim{num-sweeps=1000})", "local-pegasus"])
+                                  pytest.param("embed(pegasus-sim{num-sweeps=1000})", marks=pytest.mark.slow),
+                                  "local-pegasus"])
 def test_solvers_reach_the_exact_optimum_of_small_units(problem_and_data, spec):
     net, X, data, problem = problem_and_data
     best = exact_energy(problem)

@@ -379,6 +379,7 @@ def test_torch_state_dict_with_architecture(tmp_path):
     _check_same(torch, conv, net, (1, 9, 9))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script/trace: deprecated upstream
 def test_torch_torchscript_and_pickled_modules_need_trust(tmp_path):
     torch, dense, conv = _torch_nets()

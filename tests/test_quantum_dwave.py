@@ -77,6 +77,7 @@ def test_block_too_big_gives_a_clear_error_suggesting_partition():
         embed(ir.Problem.from_qubo_matrix(np.ones((181, 181))), "pegasus", name="p3")
 
 
+@pytest.mark.slow
 def test_embedding_avoids_missing_qubits():
     g = Topology.parse("pegasus").graph(missing_qubits=40, seed=3)
     assert g.number_of_nodes() == 5600
@@ -166,6 +167,7 @@ def test_local_pegasus_finds_the_optimum_and_reports_chains(seed):
     assert "MockDWaveSampler" in info["sampler"]
 
 
+@pytest.mark.slow
 def test_local_pegasus_on_a_damaged_chip_and_a_sparse_block():
     rng = np.random.default_rng(4)
     n = 16

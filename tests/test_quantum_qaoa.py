@@ -97,6 +97,7 @@ def test_transpile_report_for_a_fake_heavy_hex_backend():
 
 
 # ------------------------------------------------------------------ the target
+@pytest.mark.slow
 def test_qiskit_qaoa_target_writes_readable_circuits(tmp_path):
     from qiskit import qasm3, qpy
 
