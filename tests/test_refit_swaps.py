@@ -63,3 +63,22 @@ def test_full_and_empty_selections_are_left_alone():
     for x in (np.zeros(5), np.ones(5)):
         found = swap_search(C, B, t, x, 0.01)
         assert found.swaps == 0 and np.array_equal(found.x, x)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("chunk", [1, 1 << 23])
+def test_the_best_exchange_is_scored_exactly_in_any_chunking(d, chunk):
+    """The pairwise scores come from S's own inverse (no downdate per removal); the best of them must be the
+    brute-force best exchange with its exact gain, however the candidates are chunked."""
+    from qsel.frontend.refit_swaps import _best_swap
+
+    D, T = _case(5, d, n=8)
+    C, B, t = grams(D, T)
+    S = np.array([1, 4, 6])
+    out = np.setdiff1d(np.arange(8), S)
+    g, P, beta = _gain(C, B, S, 0.02)
+    gains = {(a, j): _gain(C, B, np.array(sorted(set(S) - {S[a]} | {j})), 0.02)[0] - g
+             for a in range(S.size) for j in out}
+    (a, j), best = max(gains.items(), key=lambda kv: kv[1])
+    delta, at = _best_swap(C, B, S, out, P, beta, g, 0.02, chunk_elements=chunk)
+    assert at == (a, j) and delta == pytest.approx(best, rel=1e-9, abs=1e-12)

@@ -65,6 +65,49 @@ def _gain(C: np.ndarray, B: np.ndarray, S: np.ndarray, lam: float) -> tuple[floa
     return float(np.einsum("ij,ij->", BS, beta)), P, beta
 
 
+def _best_swap(C: np.ndarray, B: np.ndarray, S: np.ndarray, out: np.ndarray, P: np.ndarray, beta: np.ndarray,
+               g: float, lam: float, chunk_elements: int = 1 << 23) -> tuple[float, tuple[int, int]]:
+    """(g(S - S[a] + j) - g(S), (a, j)) of the best exchange, every pair scored at once from S's own P, beta.
+
+    With q_j = C_jS P (its d x d block a: q_ja), w_j = q_j C_Sj, P_a = P_aa and C_a = C_ja, removing a leaves
+    C_jR P_R C_Rj = w_j - V C_a^T - C_a V^T - C_a P_a C_a^T - V P_a^-1 V^T with V = q_ja - C_a P_a (the inverse
+    of a principal submatrix, P_RR - P_Ra P_a^-1 P_aR, expanded), and residual B_j - C_jS beta + q_ja P_a^-1
+    beta_a. So a sweep costs one (n_out x Kd) @ (Kd x Kd) product plus O(K n_out d^3), instead of a downdate
+    per removal; pairs are taken in chunks of candidates j to bound memory."""
+    n_out, K, d = out.size, S.size, C.shape[2]
+    Pa = P.reshape(K, d, K, d)[np.arange(K), :, np.arange(K), :]  # (K, d, d) diagonal blocks
+    Pa_inv = np.linalg.inv(Pa)
+    ba = beta.reshape(K, d, -1)
+    Pb = Pa_inv @ ba  # P_a^-1 beta_a: (K, d, o)
+    g_rm = g - np.einsum("ado,ado->a", ba, Pb)
+    eye = np.eye(d)
+    step = max(1, chunk_elements // max(1, K * d * max(d, ba.shape[2])))
+    best, at = -np.inf, (0, 0)
+    for lo in range(0, n_out, step):
+        js = out[lo:lo + step]
+        Cb = C[np.ix_(js, S)]  # (J, K, d, d): C_ja
+        Cf = Cb.transpose(0, 2, 1, 3).reshape(js.size, d, K * d)  # C_jS
+        Q = Cf @ P  # (J, d, Kd)
+        Qb = Q.reshape(js.size, d, K, d).transpose(0, 2, 1, 3)  # q_ja
+        w = Q @ Cf.transpose(0, 2, 1)  # (J, d, d)
+        V = Qb - Cb @ Pa[None]
+        CbT = Cb.transpose(0, 1, 3, 2)
+        inner = (w[:, None] - V @ CbT - Cb @ V.transpose(0, 1, 3, 2) - Cb @ Pa[None] @ CbT
+                 - V @ Pa_inv[None] @ V.transpose(0, 1, 3, 2))  # C_jR (C_RR + lam I)^-1 C_Rj
+        schur = C[js, js][:, None] + lam * eye - inner  # (J, K, d, d)
+        base = B[js] - Cf @ beta  # (J, d, o)
+        r = base[:, None] + Qb @ Pb[None]  # (J, K, d, o)
+        if d == 1:
+            add = np.einsum("jado,jado->ja", r, r) / schur[:, :, 0, 0]
+        else:
+            add = np.einsum("jado,jado->ja", r, np.linalg.solve(schur, r))
+        total = add + g_rm[None, :]
+        k = int(np.argmax(total))
+        if total.flat[k] > best:
+            best, at = float(total.flat[k]), (k % K, int(js[k // K]))
+    return best - g, at
+
+
 def swap_search(C: np.ndarray, B: np.ndarray, t: float, x: np.ndarray, lam: float, *,
                 max_swaps: int | None = None) -> SwapSearch:
     """Best-improvement count-preserving swaps on J (module docstring) from the 0/1 selection ``x``."""
@@ -80,33 +123,10 @@ def swap_search(C: np.ndarray, B: np.ndarray, t: float, x: np.ndarray, lam: floa
     limit = 4 * n if max_swaps is None else max_swaps
     if K == n:
         return SwapSearch(x.astype(np.float64), before, before, 0)
-    eye = np.eye(d)
     while swaps < limit:
-        out = np.flatnonzero(~x)
-        best_delta, best = 0.0, None
-        Cjj = C[out, out] + lam * eye  # (n_out, d, d)
-        for a in range(K):
-            I = np.arange(a * d, (a + 1) * d)
-            R = np.setdiff1d(np.arange(K * d), I, assume_unique=True)
-            Pii = np.linalg.inv(P[np.ix_(I, I)])
-            PRI = P[np.ix_(R, I)]
-            Pr = P[np.ix_(R, R)] - PRI @ Pii @ PRI.T
-            br = beta[R] - PRI @ (Pii @ beta[I])
-            g_rm = g - float(np.einsum("ij,ij->", beta[I], Pii @ beta[I]))
-            rest = np.delete(S, a)
-            Cjs = C[np.ix_(out, rest)].transpose(0, 2, 1, 3).reshape(out.size, d, -1)  # (n_out, d, (K-1) d)
-            M = Cjs @ Pr
-            s = Cjj - M @ Cjs.transpose(0, 2, 1)
-            r = B[out] - Cjs @ br  # (n_out, d, o)
-            if d == 1:
-                add = np.einsum("jdo,jdo->j", r, r) / s[:, 0, 0]
-            else:
-                add = np.einsum("jdo,jdo->j", r, np.linalg.solve(s, r))
-            j = int(np.argmax(add))
-            delta = g_rm + float(add[j]) - g
-            if delta > best_delta:
-                best_delta, best = delta, (a, out[j])
-        if best is None or best_delta <= 1e-12 * max(abs(t), abs(g), 1e-300):
+        delta, (a, j) = _best_swap(C, B, S, np.flatnonzero(~x), P, beta, g, lam)
+        best_delta, best = delta, (a, j)
+        if best_delta <= 1e-12 * max(abs(t), abs(g), 1e-300):
             break
         a, j = best
         trial = x.copy()
