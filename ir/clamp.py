@@ -19,8 +19,6 @@ other blocks at their current values) and by sub-problem extraction
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from .constraints import Constraint, Partition
@@ -91,12 +89,14 @@ def clamp(problem: Problem, indices: np.ndarray, values: np.ndarray, *, record: 
     partitions = [Partition(p.name, new_pos[p.indices[~is_fixed[p.indices]]]) for p in problem.partitions]
     partitions = [p for p in partitions if p.size]
 
-    metadata = copy.deepcopy(problem.metadata)
+    # problems are values: metadata is shared, and only the two records clamping adds to are copied (a deep
+    # copy of a compiled layer's metadata took 15 % of a block solve's time when cutting blocks out)
+    metadata = dict(problem.metadata)
     if record and idx.size:
         v = problem.variables
         labels = v.labels[idx].tolist()
-        fixed = metadata.setdefault("fixed", {})
-        prov = metadata.setdefault("fixed_provenance", {})
+        fixed = metadata["fixed"] = dict(metadata.get("fixed", {}))
+        prov = metadata["fixed_provenance"] = dict(metadata.get("fixed_provenance", {}))
         for i, lab, value in zip(idx.tolist(), labels, val.tolist()):
             fixed[lab] = int(value)
             layer = v.layer_of(i)
