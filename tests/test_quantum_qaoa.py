@@ -11,7 +11,8 @@ import pytest
 from qsel import ir
 from qsel.targets import qaoa as Q
 from qsel.targets.manifest import Manifest
-from strategies import feasible_minimum
+from strategies import feasible_minimum, scale_of
+from qsel.targets import lp_format
 
 
 def random_block(n: int, seed: int) -> ir.Problem:
@@ -128,8 +129,13 @@ def test_qiskit_qaoa_target_writes_readable_circuits(tmp_path):
             assert abs(np.vdot(statevector(circ, vals), want)) == pytest.approx(1.0, abs=1e-8)
         pauli = json.loads((tmp_path / files["pauli"]).read_text())
         assert pauli["num_qubits"] == block.num_vars
-        lp = (tmp_path / files["quadratic_program"]).read_text()
-        assert "Binaries" in lp and "x0" in lp
+        lp = tmp_path / files["quadratic_program"]
+        cqm = lp_format.load_cqm(lp, lp.read_bytes())  # the lp target's reader: same energies as the block
+        assert sorted(cqm.variables, key=lambda v: int(v[1:])) == [f"x{i}" for i in range(block.num_vars)]
+        X = np.random.default_rng(0).integers(0, 2, size=(8, block.num_vars))
+        got = [cqm.objective.energy({f"x{i}": int(v) for i, v in enumerate(row)}) for row in X]
+        diff = np.asarray(got) - block.energies(X.astype(float))  # equal up to the block's share of the offset
+        np.testing.assert_allclose(diff, diff[0], rtol=0, atol=1e-9 * scale_of(block))
     assert "keep" in (tmp_path / e0.extra["files"]["quadratic_program"]).read_text()
 
 

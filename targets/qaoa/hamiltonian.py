@@ -17,6 +17,7 @@ import numpy as np
 from qsel import ir
 
 from ..convert import coo, to_ising
+from ..lp_format import lp_names
 
 
 def ising(problem: ir.Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
@@ -61,25 +62,11 @@ def quadratic_program(problem: ir.Problem, name: str = "qsel"):
     qp.minimize(constant=float(problem.offset),
                 linear={names[i]: float(v) for i, v in enumerate(problem.linear.tolist()) if v != 0.0},
                 quadratic=quad)
-    for con in problem.constraints:
+    con_names = lp_names([c.label for c in problem.constraints], "c")  # the LP writer's naming rule
+    for con, cname in zip(problem.constraints, con_names):
         qp.linear_constraint({names[i]: float(w) for i, w in zip(con.indices.tolist(), con.coeffs.tolist())},
-                             con.sense.value, float(con.rhs), name=lp_name(con.label))
+                             con.sense.value, float(con.rhs), name=cname)
     return qp
-
-
-def lp_text(qp) -> str:
-    """LP text of a QuadraticProgram through docplex (qiskit-optimization's own exporter is deprecated)."""
-    try:
-        from qiskit_optimization.translators import to_docplex_mp
-
-        return to_docplex_mp(qp).export_as_lp_string()
-    except ImportError as exc:  # docplex missing
-        raise ir.QselError(f"writing the QuadraticProgram as LP needs docplex ({exc})") from None
-
-
-def lp_name(label: str) -> str:
-    out = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in label)
-    return out if out and not out[0].isdigit() else f"c_{out}"
 
 
 def xy_cardinality(problem: ir.Problem) -> int | None:

@@ -2,8 +2,8 @@
 
 Files per block: ``NAME.qasm`` (OpenQASM 3, parameters gamma_l, beta_l as ``input float``), ``NAME.qpy``
 (the same circuit, QPY), ``NAME.pauli.json`` (SparsePauliOp as [label, coeff] pairs + offset),
-``NAME.qp.lp`` (the qiskit-optimization QuadraticProgram, constraints kept, variables x0..x{n-1} =
-qubits), and a transpile report (depth, two-qubit gates) for a fake IBM heavy-hex backend
+``NAME.qp.lp`` (the block as an LP file, constraints kept, variables x0..x{n-1} = qubits: what
+``QuadraticProgram.read_from_lp_file`` or ``dimod.lp.load`` reads; written by :mod:`..lp_format`), and a transpile report (depth, two-qubit gates) for a fake IBM heavy-hex backend
 (FakeSherbrooke by default).
 """
 
@@ -19,7 +19,8 @@ from qsel import ir
 from ..base import Block, Target
 from ..manifest import BlockEntry, Manifest
 from .circuits import QUBIT_ORDER, plan, qaoa_circuit
-from .hamiltonian import lp_text, pauli_json, quadratic_program
+from ..lp_format import lp_names, lp_text
+from .hamiltonian import pauli_json
 from .transpile import cached_backend, transpile_report
 
 
@@ -73,7 +74,8 @@ class QiskitQAOATarget(Target):
             fh.write(buf.getvalue())
         write_json(outdir / files["pauli"], pauli_json(pl.cost))
         with ir.atomic_write(outdir / files["quadratic_program"], "w") as fh:
-            fh.write(lp_text(quadratic_program(sub, stem)))
+            fh.write(lp_text(sub, stem, [f"x{i}" for i in range(sub.num_vars)],  # the lp target's writer
+                             lp_names([c.label for c in sub.constraints], "c")))
         report = None
         if self.backend.lower() not in ("", "none"):
             report = transpile_report(circuit, cached_backend(self.backend), seed=self.seed,
