@@ -40,8 +40,8 @@ exp(-i gamma_l H_C / cost_scale) followed by a mixer exp(-i beta_l H_M):
 **Target files** per block: ``NAME.qasm`` (OpenQASM 3, parameters gamma_l,
 beta_l as ``input float``), ``NAME.qpy`` (the same circuit, QPY),
 ``NAME.pauli.json`` (SparsePauliOp as [label, coeff] pairs + offset),
-``NAME.qp.lp`` (the qiskit-optimization QuadraticProgram, constraints kept,
-variables x0..x{n-1} = qubits), and a transpile report (depth, two-qubit
+``NAME.qp.lp`` (the block as LP for qiskit-optimization's QuadraticProgram,
+constraints kept, variables x0..x{n-1} = qubits; the ``lp`` target's writer), and a transpile report (depth, two-qubit
 gates) for a fake IBM heavy-hex backend (FakeSherbrooke by default).
 
 **Solver** ``qaoa``: statevector simulation of the depth-p circuit (default p = 3) by
