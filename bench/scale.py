@@ -6,8 +6,9 @@ them at the end. It prints:
 
 1. **speedup**: the block solves of a 4-layer model (``--layers`` x ``--units``, partitioned to
    blocks of the Pegasus block size) in one process (the serial executor) against 2 workers (the Dask executor),
-   same seed, masks and energies checked identical; next to it, the machine's own ceiling: how much
-   more work 2 busy processes get done than 1 (on shared virtual CPUs it can be far below 2);
+   same seed, masks and energies checked identical, ``--repeats`` interleaved pairs and their median
+   ratio; next to it, the machine's own ceiling before each pair: how much more work 2 busy processes get
+   done than 1 (on shared virtual CPUs it can be far below 2 and drifts within a minute);
 2. **peak RSS** of the driver (this process) and of each worker (their ``ru_maxrss``);
 3. **streamed calibration**: peak RSS of compiling one layer (``--stream-units``) from a ``.npy`` batch 10x
    its chunk, streamed (``--chunk``), against one chunk in memory (each in a fresh process), and the
@@ -21,7 +22,7 @@ its limit and the driver's peak RSS. The calibration batch is ``--big-samples`` 
 lowering is then a small part of a layer's 2.7 CPU-minutes; partition and the iterate sweep dominate).
 
     python bench/scale.py                 # speedup, RSS, streamed calibration (about 2 minutes)
-    python bench/scale.py --skip-stream   # the speedup alone (one process: about 10 s of block solves)
+    python bench/scale.py --skip-stream   # the speedup alone (5 pairs of about 10 + 6 s of block solves)
     python bench/scale.py --skip-speedup --skip-stream --big   # the 32 x 11,008 model (about 45 minutes
                                           # on 2 idle cores: 2.7 CPU-minutes per layer measured)
 """
@@ -125,7 +126,10 @@ def core_ceiling(n: int = 10_000_000) -> float:
     return 2 * alone / together
 
 
-def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, reads: int) -> dict:
+def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, reads: int, repeats: int) -> dict:
+    """One process against the cluster's workers on the same blocks, ``repeats`` times interleaved (one
+    process, then the cluster, then again), with the machine's ceiling measured before each pair: shared
+    virtual CPUs drift by 30 % within a minute, so the figure is the median of the per-pair ratios."""
     from qsel.cluster import connect
     from qsel.frontend.compile import CompileOptions, compile_network
     from qsel.frontend.init import init_network
@@ -141,22 +145,29 @@ def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, re
     solver = get_solver("sa")(num_sweeps=sweeps)
     solved, _, _ = prepare(problem, solver, "partition")
     nblocks = len(solved.partitions)
-    t = time.perf_counter()
-    one = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
-    serial = time.perf_counter() - t
+    serial, parallel, ceilings, identical = [], [], [], True
     with connect(address) as client:
         client.wait_for_workers(WORKERS[0], timeout=120)
         with executor_for(1) as pool:
             pool.map(_warm, list(range(8)))
+    for _ in range(repeats):
+        ceilings.append(core_ceiling())
         t = time.perf_counter()
-        two = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
-        parallel = time.perf_counter() - t
-        peaks = worker_peaks(client)
+        one = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
+        serial.append(time.perf_counter() - t)
+        with connect(address) as client:
+            t = time.perf_counter()
+            two = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
+            parallel.append(time.perf_counter() - t)
+            peaks = worker_peaks(client)
+        identical &= bool(np.array_equal(one.x, two.x)) and one.energy == two.energy
+    ratios = [a / b for a, b in zip(serial, parallel)]
     return {"layers": layers, "units": units, "blocks": nblocks,
             "max_block": max(p.size for p in solved.partitions),
-            "serial_s": serial, "cluster_s": parallel, "speedup": serial / parallel,
-            "identical_masks": bool(np.array_equal(one.x, two.x)), "energy": one.energy,
-            "energy_cluster": two.energy, "worker_peak_rss": peaks}
+            "serial_s": serial, "cluster_s": parallel, "speedups": ratios,
+            "speedup": float(np.median(ratios)), "ceilings": ceilings, "ceiling": float(np.median(ceilings)),
+            "identical_masks": identical, "energy": one.energy, "energy_cluster": two.energy,
+            "worker_peak_rss": peaks}
 
 
 # ----------------------------------------------------------------------------------- streamed calibration
@@ -264,6 +275,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1024)
     ap.add_argument("--sweeps", type=int, default=10000, help="SA sweeps per read in the block solves")
     ap.add_argument("--reads", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved one-process/cluster pairs (median)")
     ap.add_argument("--stream-units", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=4096)
     ap.add_argument("--skip-speedup", action="store_true")
@@ -283,18 +295,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
         if not args.skip_speedup:
-            ceiling = core_ceiling()
             with dask_cluster(args.workers, args.memory_limit, folder) as address:
-                s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads)
-            s["ceiling"] = ceiling
+                s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
             figures["speedup"] = s
             print(f"block solves of {s['layers']} layers x {s['units']} units ({s['blocks']} blocks of <= "
-                  f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads):")
-            print(f"  one process {s['serial_s']:.1f} s, {args.workers} workers {s['cluster_s']:.1f} s: "
-                  f"speedup {s['speedup']:.2f}x; masks identical: {s['identical_masks']}, "
-                  f"energy {s['energy']:.6g} / {s['energy_cluster']:.6g}")
-            print(f"  this machine's ceiling: 2 busy processes do {ceiling:.2f}x the work of 1 (a pure-Python "
-                  f"loop, measured just before)")
+                  f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads), {args.repeats} "
+                  f"interleaved pairs:")
+            for a, b, c in zip(s["serial_s"], s["cluster_s"], s["ceilings"]):
+                print(f"  one process {a:.1f} s, {args.workers} workers {b:.1f} s: {a / b:.2f}x "
+                      f"(machine ceiling just before: {c:.2f}x)")
+            print(f"  speedup (median) {s['speedup']:.2f}x; machine ceiling (median) {s['ceiling']:.2f}x: 2 busy "
+                  f"processes do that much the work of 1 (a pure-Python loop); masks identical in every pair: "
+                  f"{s['identical_masks']}, energy {s['energy']:.6g} / {s['energy_cluster']:.6g}")
             print(f"  peak RSS: driver {gib(peak_rss())}; workers "
                   + ", ".join(f"{k} {gib(v)}" for k, v in s["worker_peak_rss"].items())
                   + f" (limit {args.memory_limit})")
