@@ -179,3 +179,29 @@ def test_select_refit_writes_the_refit_aware_result(tmp_path):
     qsel_refit = next(v for k, v in rows.items() if k.startswith("qsel") and "+ refit" in k)
     assert qsel_refit["objective"] == pytest.approx(min(errors), rel=1e-9)
     assert len(d["masks"]["fc1"]["keep"]) == 4
+
+
+@pytest.mark.filterwarnings("error")
+def test_refit_aware_selection_with_ridge_zero_and_dead_units():
+    """--ridge 0 with dead units (singular Gram): the swap polish still runs (no warning, no error) and the
+    selection's refit error is never above the solver's own."""
+    from qsel.baselines import greedy_block, sub_problem
+    from qsel.frontend.refit_select import refit_aware
+
+    def greedy(p):
+        h, S = sub_problem(p, np.arange(p.num_vars))
+        return greedy_block(h, S, int(p.constraints[0].rhs))
+
+    rng = np.random.default_rng(0)
+    net = init_network([6, 16, 3], seed=0)
+    net.layers[0].weight[3:6] = 0
+    net.layers[0].bias[3:6] = -1  # three units that never fire
+    X, y = rng.normal(size=(80, 6)), rng.integers(0, 3, 80)
+    p = compile_network(net, X, y, CompileOptions(objective="fit", keep=0.5))
+    first = Selection.from_assignment(p, greedy(p))
+    sel, rounds = refit_aware(net, X, y, first, p.metadata, greedy, ridge=0.0)
+    _, before = refit(net, X, y, first, p.metadata, ridge=0.0)
+    _, after = refit(net, X, y, sel, p.metadata, ridge=0.0)
+    assert sel.masks["fc1"].kept == 8
+    assert after[0].error_after == pytest.approx(min(rounds[0].errors), rel=1e-9)
+    assert after[0].error_after <= before[0].error_after * (1 + 1e-12)

@@ -182,7 +182,10 @@ def _polish(D: np.ndarray, T2: np.ndarray, x: np.ndarray, err: float, ridge: flo
     C, B, t = grams(D, T2)
     S = np.flatnonzero(x)
     diag = np.einsum("jdd->jd", C[S, S])
-    lam = ridge * (float(diag.mean()) if diag.size and diag.mean() > 0 else 1.0)
+    scale = float(diag.mean()) if diag.size and diag.mean() > 0 else 1.0
+    # the search needs (C_SS + lam I) invertible: with --ridge 0 (or dead units) it uses a 1e-10 relative
+    # ridge; the refit error below is the exact one, so a polish that does not lower it is dropped
+    lam = max(ridge, 1e-10) * scale
     found = swap_search(C, B, t, x, lam)
     if found.swaps == 0:
         return x, err

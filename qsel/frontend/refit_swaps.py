@@ -97,8 +97,9 @@ def _best_swap(C: np.ndarray, B: np.ndarray, S: np.ndarray, out: np.ndarray, P: 
         schur = C[js, js][:, None] + lam * eye - inner  # (J, K, d, d)
         base = B[js] - Cf @ beta  # (J, d, o)
         r = base[:, None] + Qb @ Pb[None]  # (J, K, d, o)
-        if d == 1:
-            add = np.einsum("jado,jado->ja", r, r) / schur[:, :, 0, 0]
+        if d == 1:  # a candidate with no variance left (a dead unit, a copy of a kept one) adds nothing
+            s1 = schur[:, :, 0, 0]
+            add = np.divide(np.einsum("jado,jado->ja", r, r), s1, out=np.zeros_like(s1), where=s1 > 0)
         else:
             add = np.einsum("jado,jado->ja", r, np.linalg.solve(schur, r))
         total = add + g_rm[None, :]
