@@ -16,7 +16,8 @@ count-preserving swaps, each scored exactly by block inverse updates (Golub & Va
 * adding unit j to S' = S - i, with s_j = C_jj + lam I - C_jS' P' C_S'j (the d x d Schur complement) and
   r_j = B_j - C_jS' beta': g(S' + j) = g(S') + tr(r_j^T s_j^-1 r_j).
 
-Every (i, j) pair is scored per sweep (arrays over j for each i), the best swap taken while it lowers J by
+Every (i, j) pair is scored per sweep, all at once from S's own P and beta (the two updates composed,
+:func:`_best_swap`), the best swap taken while it lowers J by
 more than rounding, so the result is swap-optimal for J: no exchange of one kept unit for one dropped unit
 lowers the ridge refit objective. Written here because no library searches subsets of a least-squares fit
 under an exact count (scikit-learn's SequentialFeatureSelector adds or removes features greedily and
@@ -126,10 +127,8 @@ def swap_search(C: np.ndarray, B: np.ndarray, t: float, x: np.ndarray, lam: floa
         return SwapSearch(x.astype(np.float64), before, before, 0)
     while swaps < limit:
         delta, (a, j) = _best_swap(C, B, S, np.flatnonzero(~x), P, beta, g, lam)
-        best_delta, best = delta, (a, j)
-        if best_delta <= 1e-12 * max(abs(t), abs(g), 1e-300):
+        if delta <= 1e-12 * max(abs(t), abs(g), 1e-300):
             break
-        a, j = best
         trial = x.copy()
         trial[S[a]], trial[j] = False, True
         g_new, P_new, beta_new = _gain(C, B, np.flatnonzero(trial), lam)
