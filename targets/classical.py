@@ -241,18 +241,25 @@ class TabuSolver(Solver):
 
     timeout: int = 20  # milliseconds per read
     tenure: int | None = None
+    # restarts per read (TabuSampler's num_restarts); a read stops at whichever of restarts and timeout comes
+    # first, so with restarts set and a timeout that does not bind, a seed gives the same samples on a busy
+    # machine too (the timeout alone makes the work done depend on the load)
+    restarts: int | None = None
 
     def __post_init__(self) -> None:
         if self.timeout < 1:
             raise ValueError(f"timeout must be at least 1 ms per read, got {self.timeout}")
         if self.tenure is not None and self.tenure < 0:
             raise ValueError(f"tenure must be >= 0, got {self.tenure}")
+        if self.restarts is not None and self.restarts < 0:
+            raise ValueError(f"restarts must be >= 0, got {self.restarts}")
 
     def sample(self, problem: ir.Problem, *, num_reads: int = 100, seed: int | None = None) -> Samples:
         from dwave.samplers import TabuSampler
 
+        extra = {} if self.restarts is None else {"num_restarts": int(self.restarts)}
         return run_dimod_sampler(problem, TabuSampler(), self.name, num_reads=int(num_reads),
-                                 timeout=int(self.timeout), tenure=self.tenure, seed=_seed(seed))
+                                 timeout=int(self.timeout), tenure=self.tenure, seed=_seed(seed), **extra)
 
 
 @dataclass(frozen=True)
