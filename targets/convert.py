@@ -45,6 +45,15 @@ def to_bqm(problem: ir.Problem, *, check: bool = True):
         problem.linear, (r, c, v), float(problem.offset), dimod.BINARY, variable_order=problem.labels)
 
 
+def constraint_terms(con: ir.Constraint) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, coefficients) of a constraint's left side with a repeated variable's coefficients summed,
+    variables in order of first appearance."""
+    idx, first, inverse = np.unique(con.indices, return_index=True, return_inverse=True)
+    coeffs = np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0])
+    order = np.argsort(first)
+    return idx[order], coeffs[order]
+
+
 def to_cqm(problem: ir.Problem, names: list[str] | None = None, con_names: list[str] | None = None):
     """A dimod ConstrainedQuadraticModel: the objective as a binary BQM, constraints kept native.
 
@@ -61,11 +70,9 @@ def to_cqm(problem: ir.Problem, names: list[str] | None = None, con_names: list[
         problem.linear, (r, c, v), float(problem.offset), dimod.BINARY, variable_order=names))
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     for con, label in zip(problem.constraints, con_names):
-        idx, first, inverse = np.unique(con.indices, return_index=True, return_inverse=True)
-        coeffs = np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0])
-        order = np.argsort(first)
+        idx, coeffs = constraint_terms(con)
         lhs = dimod.BinaryQuadraticModel.from_numpy_vectors(
-            coeffs[order], none, 0.0, dimod.BINARY, variable_order=[names[i] for i in idx[order].tolist()])
+            coeffs, none, 0.0, dimod.BINARY, variable_order=[names[i] for i in idx.tolist()])
         cqm.add_constraint_from_model(lhs, con.sense.value, rhs=float(con.rhs), label=label, copy=False)
     return cqm
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from qsel import ir
 
-from .convert import coo, to_cqm
+from .convert import constraint_terms, coo, to_cqm
 from .textfiles import text_of
 
 _LP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,254}\Z")
@@ -66,8 +66,8 @@ def lp_text(problem: ir.Problem, name: str, names: list[str], con_names: list[st
     used = problem.linear != 0  # the variables dimod writes a term for: non-zero (summed) biases
     used[r] = used[c] = True
     for con in problem.constraints:
-        idx, inverse = np.unique(con.indices, return_inverse=True)
-        used[idx[np.bincount(inverse, weights=con.coeffs, minlength=idx.shape[0]) != 0]] = True
+        idx, coeffs = constraint_terms(con)
+        used[idx[coeffs != 0]] = True
     body = dimod.lp.dumps(to_cqm(problem, names, con_names))
     if not used.all():
         bounds = "".join(f" 0 <= {names[k]} <= 1\n" for k in np.flatnonzero(~used).tolist())
