@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
+
+from qsel import ir
 from qsel.frontend.network import Network
 
 Reader = Callable[..., Network]  # (path) -> Network, or (path, *, trust_pickle) when ``pickle``
@@ -37,3 +40,14 @@ class ModelFormat:
 
     def load(self, path: "str | os.PathLike", *, trust_pickle: bool = False) -> Network:
         return self.read(path, trust_pickle=trust_pickle) if self.pickle else self.read(path)
+
+
+def as_stored(layer: str, part: str, values: Any, dtype: Any) -> np.ndarray:
+    """``values`` as the ``dtype`` a writer stores, refused (QselError naming the layer and part) when they lie
+    beyond its range: a float32 file would hold inf there."""
+    values = np.asarray(values, dtype=np.float64)
+    limit = np.finfo(dtype).max
+    if values.size and np.abs(values).max() > limit:
+        raise ir.QselError(f"layer {layer!r}: a {part} of {np.abs(values).max():.3g} is beyond "
+                           f"{np.dtype(dtype).name}'s range ({limit:.3g}); save the network as .npz (float64) instead")
+    return values.astype(dtype)

@@ -43,7 +43,7 @@ from qsel import ir
 from qsel.frontend.network import Layer, Network
 from qsel.frontend.network_check import check_network
 
-from .base import ModelFormat
+from .base import ModelFormat, as_stored
 
 OPSET = 17
 IR_VERSION = 8  # the ONNX IR version that goes with opset 17
@@ -352,9 +352,6 @@ def load_onnx(path: str | os.PathLike) -> Network:
     return check_network(network, str(path))
 
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 def to_onnx(network: Network):
     """The ``onnx.ModelProto`` of ``network`` (float32, opset 17); raises a QselError if it cannot be expressed."""
     import onnx
@@ -367,11 +364,7 @@ def to_onnx(network: Network):
         n = layer.name
         w, b = f"{n}.weight", f"{n}.bias"
         for part, values, tensor in (("weight", layer.weight, w), ("bias", layer.bias, b)):
-            values = np.asarray(values, dtype=np.float64)
-            if values.size and np.abs(values).max() > _FLOAT32_MAX:  # would be written as inf
-                raise ir.QselError(f"layer {n!r}: a {part} of {np.abs(values).max():.3g} is beyond float32's "
-                                   f"range ({_FLOAT32_MAX:.3g}); save the network as .npz (float64) instead")
-            inits.append(numpy_helper.from_array(values.astype(np.float32), tensor))
+            inits.append(numpy_helper.from_array(as_stored(n, part, values, np.float32), tensor))
         if layer.kind == "dense":
             if rank > 2:
                 nodes.append(helper.make_node("Flatten", [x], [f"{n}.flat"], name=f"{n}_flatten", axis=1))

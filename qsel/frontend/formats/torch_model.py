@@ -54,7 +54,7 @@ from qsel import ir
 from qsel.frontend.network import Layer, Network
 from qsel.frontend.network_check import check_network
 
-from .base import ModelFormat
+from .base import ModelFormat, as_stored
 
 ARCH_FORMAT = "qsel-torch-arch"
 ARCH_VERSION = 1
@@ -366,19 +366,13 @@ def state_dict(network: Network, arch: dict | None = None, dtype: Any = np.float
     :func:`save_torch` writes; a QselError names the layer whose weights do not fit in it)."""
     torch = _torch()
     arch = arch or architecture(network)
-    limit = np.finfo(dtype).max
     layers = iter(network.layers)
     sd = {}
     for i, m in enumerate(arch["modules"]):
         if m["type"] in ("Linear", "Conv2d"):
             layer = next(layers)
             for part, values in (("weight", layer.weight), ("bias", layer.bias)):
-                values = np.asarray(values, dtype=np.float64)
-                if values.size and np.abs(values).max() > limit:
-                    raise ir.QselError(f"layer {layer.name!r}: a {part} of {np.abs(values).max():.3g} is beyond "
-                                       f"{np.dtype(dtype).name}'s range ({limit:.3g}); save the network as .npz "
-                                       f"(float64) instead")
-                sd[f"{i}.{part}"] = torch.from_numpy(values.astype(dtype))
+                sd[f"{i}.{part}"] = torch.from_numpy(as_stored(layer.name, part, values, dtype))
     return sd
 
 
