@@ -113,10 +113,11 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def convert_option(pass_name: str, option: str, text: str, typ: Any) -> Any:
-    """Convert a pipeline option string to the field's type, or raise a QselError that says what was expected."""
+def convert_option(pass_name: str, option: str, text: str, typ: Any, kind: str = "pass") -> Any:
+    """Convert a pipeline option string to the field's type, or raise a QselError that says what was expected
+    (naming the ``kind``: pass, target or solver)."""
     def bad(expected: str) -> QselError:
-        return QselError(f"pass '{pass_name}': option '{option}' expects {expected}, got {text!r}")
+        return QselError(f"{kind} '{pass_name}': option '{option}' expects {expected}, got {text!r}")
 
     origin = get_origin(typ)
     if origin is typing.Union or origin is types.UnionType:
@@ -126,7 +127,7 @@ def convert_option(pass_name: str, option: str, text: str, typ: Any) -> Any:
         errors = []
         for a in args:
             try:
-                return convert_option(pass_name, option, text, a)
+                return convert_option(pass_name, option, text, a, kind)
             except QselError as exc:
                 errors.append(str(exc).split(" expects ")[1].split(", got")[0])
         raise bad(" or ".join(errors))
@@ -140,7 +141,7 @@ def convert_option(pass_name: str, option: str, text: str, typ: Any) -> Any:
         args = get_args(typ)
         if len(parts) != len(args):
             raise bad(":".join(a.__name__ for a in args) + f" ({len(args)} values separated by ':')")
-        return tuple(convert_option(pass_name, option, p, a) for p, a in zip(parts, args))
+        return tuple(convert_option(pass_name, option, p, a, kind) for p, a in zip(parts, args))
     if typ is bool:
         if text.lower() in ("true", "1", "yes", "on"):
             return True

@@ -120,7 +120,7 @@ def construct(kind: str, item: PipelineItem, cls: type) -> object:
             hint = f"; did you mean '{close[0]}'?" if close else ""
             listing = ", ".join(valid) if valid else "none"
             raise QselError(f"{kind} '{item.name}' has no option '{key}'{hint} (its options: {listing})")
-        kwargs[field_name] = convert_option(item.name, key, raw, types[field_name])
+        kwargs[field_name] = convert_option(item.name, key, raw, types[field_name], kind)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -13,6 +13,7 @@ from qsel.targets.registry import get_solver
     ("tabu{timeout=-1}", "solver 'tabu': timeout must be at least 1 ms"),  # -1 would run without end
     ("tabu{tenure=-2}", "tenure must be >= 0"),
     ("tabu{restarts=-1}", "restarts must be >= 0"),
+    ("tabu{restarts=x}", "solver 'tabu': option 'restarts' expects an integer, got 'x'"),  # not "pass 'tabu'"
     ("sa{num-sweeps=0}", "solver 'sa': num-sweeps must be at least 1"),
     ("sa{beta-range=4:0.1}", "beta-range must be LOW:HIGH"),
     ("qaoa{p=0}", "solver 'qaoa': p must be at least 1"),
