@@ -55,8 +55,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def dask_cluster(workers: int, memory_limit: str, log_dir: Path):
-    """A real ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on localhost."""
+def dask_cluster(workers: int, memory_limit: str, log_dir: Path, *, tuned: bool = True):
+    """A real ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on localhost,
+    started with qsel's worker settings (:func:`qsel.cluster.worker_env`: no profiler, a 200 ms tick) as a
+    user is told to start them, or with Dask's stock settings (``tuned=False``)."""
+    from qsel.cluster import worker_env
+
+    env = {**os.environ, **(worker_env() if tuned else {})}
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = []
@@ -65,7 +70,7 @@ def dask_cluster(workers: int, memory_limit: str, log_dir: Path):
     def start(args: list[str], name: str) -> None:
         log = open(log_dir / f"{name}.log", "w")
         logs.append(log)
-        procs.append(subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT, env=env))
 
     try:
         start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], "scheduler")
@@ -278,6 +283,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved one-process/cluster pairs (median)")
     ap.add_argument("--stream-units", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=4096)
+    ap.add_argument("--dask-defaults", action="store_true",
+                    help="start the cluster with Dask's stock worker settings instead of qsel.cluster.worker_env()")
     ap.add_argument("--skip-speedup", action="store_true")
     ap.add_argument("--skip-stream", action="store_true")
     ap.add_argument("--big", action="store_true", help="also the 32 x 11,008 model on the cluster")
@@ -295,12 +302,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
         if not args.skip_speedup:
-            with dask_cluster(args.workers, args.memory_limit, folder) as address:
+            with dask_cluster(args.workers, args.memory_limit, folder, tuned=not args.dask_defaults) as address:
                 s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
-            figures["speedup"] = s
+            figures["speedup"] = {**s, "worker_settings": "dask-defaults" if args.dask_defaults else "qsel"}
             print(f"block solves of {s['layers']} layers x {s['units']} units ({s['blocks']} blocks of <= "
                   f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads), {args.repeats} "
-                  f"interleaved pairs:")
+                  f"interleaved pairs, workers with "
+                  f"{'Dask stock settings' if args.dask_defaults else 'qsel.cluster.worker_env()'}:")
             for a, b, c in zip(s["serial_s"], s["cluster_s"], s["ceilings"]):
                 print(f"  one process {a:.1f} s, {args.workers} workers {b:.1f} s: {a / b:.2f}x "
                       f"(machine ceiling just before: {c:.2f}x)")

@@ -121,20 +121,30 @@ class DaskExecutor:
 
 def gather(client: Any, futures: list[Any], names: list[str], hints: list[str],
            limit: int | None = None) -> list[Any]:
-    """Results of ``futures`` in order; the first failure (in completion order) becomes a QselError."""
+    """Results of ``futures`` in order; the first failure (in completion order) becomes a QselError.
+
+    Completion is watched future by future (a failure is reported as soon as it happens), but the results
+    come back in one ``client.gather``: fetching each on its own as it completed cost 0.27-0.32 s on 48
+    small tasks against 0.15-0.19 s for one gather."""
     from distributed import as_completed
 
-    out: dict[Any, Any] = {}
     where = {f.key: k for k, f in enumerate(futures)}
     for future in as_completed(futures, loop=client.loop):
-        k = where[future.key]
-        if future.status == "error":
-            raise describe_failure(future.exception(), names[k], hints[k], limit) from None
-        if future.status == "cancelled":
-            raise ir.QselError(f"{names[k]} was cancelled on the cluster (the scheduler or its workers went "
-                               f"away); start them again and rerun") from None
-        out[k] = future.result()
-    return [out[k] for k in range(len(futures))]
+        _raise_if_failed(future, where[future.key], names, hints, limit)
+    try:
+        return list(client.gather(futures))
+    except Exception as exc:  # lost between completing and being fetched (a worker died holding it)
+        for k, future in enumerate(futures):
+            _raise_if_failed(future, k, names, hints, limit)
+        raise describe_failure(exc, "gathering the results", "", limit) from None
+
+
+def _raise_if_failed(future: Any, k: int, names: list[str], hints: list[str], limit: int | None) -> None:
+    if future.status == "error":
+        raise describe_failure(future.exception(), names[k], hints[k], limit) from None
+    if future.status == "cancelled":
+        raise ir.QselError(f"{names[k]} was cancelled on the cluster (the scheduler or its workers went "
+                           f"away); start them again and rerun") from None
 
 
 def describe_failure(exc: BaseException, what: str, hint: str, limit: int | None = None) -> Exception:

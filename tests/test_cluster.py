@@ -255,3 +255,26 @@ def test_without_cluster_dask_is_never_imported(files: Path):
             "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _worker_settings() -> tuple:
+    import dask
+
+    return dask.config.get("distributed.worker.profile.enabled"), dask.config.get("distributed.admin.tick.interval")
+
+
+def test_local_cluster_workers_run_without_the_profiler_and_env_gives_the_same_settings():
+    """``--cluster local:N`` workers get qsel's settings for long CPU-bound tasks (no 10 ms profiler, a
+    200 ms tick), the driver's own config is left as it was, and the environment variables the README gives
+    for hand-started workers parse to exactly those settings."""
+    import dask
+
+    from qsel.cluster import WORKER_CONFIG, connect, worker_env
+
+    before = dask.config.get("distributed.worker.profile.enabled")
+    with connect("local:2") as c:
+        assert set(c.run(_worker_settings).values()) == {(False, "200ms")}
+    assert dask.config.get("distributed.worker.profile.enabled") == before
+    parsed = dask.config.collect_env(worker_env())
+    for key, value in WORKER_CONFIG.items():
+        assert dask.config.get(key, config=parsed) == value
