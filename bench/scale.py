@@ -4,10 +4,11 @@ The bench starts ``dask scheduler`` and ``--workers`` ``dask worker --memory-lim
 localhost, connects to them with ``--cluster tcp://...`` semantics (qsel.cluster.connect), and stops
 them at the end. It prints:
 
-1. **speedup**: the block solves of a 4-layer model (``--layers`` x ``--units``, partitioned to
-   blocks of the Pegasus block size) in one process (the serial executor) against 2 workers (the Dask executor),
-   same seed, masks and energies checked identical, ``--repeats`` interleaved pairs and their median
-   ratio; next to it, the machine's own ceiling before each pair: how much more work 2 busy processes get
+1. **speedup**: the block solves of a 4-layer model (``--layers`` x ``--units``, partitioned to blocks of
+   the Pegasus block size) in one process (the serial executor) against 2 workers (the Dask executor), started
+   with :func:`qsel.cluster.worker_env` (``--dask-defaults``: Dask's stock settings; ``--local``: qsel's own
+   ``--cluster local:N``), same seed, masks and energies checked identical, ``--repeats`` interleaved pairs
+   and their median ratio; next to it, the machine's own ceiling before each pair: how much more work 2 busy processes get
    done than 1 (on shared virtual CPUs it can be far below 2 and drifts within a minute);
 2. **peak RSS** of the driver (this process) and of each worker (their ``ru_maxrss``);
 3. **streamed calibration**: peak RSS of compiling one layer (``--stream-units``) from a ``.npy`` batch 10x
@@ -23,6 +24,8 @@ lowering is then a small part of a layer's 2.7 CPU-minutes; partition and the it
 
     python bench/scale.py                 # speedup, RSS, streamed calibration (about 2 minutes)
     python bench/scale.py --skip-stream   # the speedup alone (5 pairs of about 10 + 6 s of block solves)
+    python bench/scale.py --skip-stream --dask-defaults   # the same, workers on Dask's stock settings
+    python bench/scale.py --skip-stream --local           # the same on qsel's own --cluster local:2
     python bench/scale.py --skip-speedup --skip-stream --big   # the 32 x 11,008 model (about 45 minutes
                                           # on 2 idle cores: 2.7 CPU-minutes per layer measured)
 """
@@ -131,10 +134,11 @@ def core_ceiling(n: int = 10_000_000) -> float:
     return 2 * alone / together
 
 
-def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, reads: int, repeats: int) -> dict:
+def speedup(where: str, layers: int, units: int, samples: int, sweeps: int, reads: int, repeats: int) -> dict:
     """One process against the cluster's workers on the same blocks, ``repeats`` times interleaved (one
     process, then the cluster, then again), with the machine's ceiling measured before each pair: shared
-    virtual CPUs drift by 30 % within a minute, so the figure is the median of the per-pair ratios."""
+    virtual CPUs drift by 30 % within a minute, so the figure is the median of the per-pair ratios. ``where``
+    is a scheduler address or ``local:N`` (:func:`qsel.cluster.connect`)."""
     from qsel.cluster import connect
     from qsel.frontend.compile import CompileOptions, compile_network
     from qsel.frontend.init import init_network
@@ -151,16 +155,15 @@ def speedup(address: str, layers: int, units: int, samples: int, sweeps: int, re
     solved, _, _ = prepare(problem, solver, "partition")
     nblocks = len(solved.partitions)
     serial, parallel, ceilings, identical = [], [], [], True
-    with connect(address) as client:
-        client.wait_for_workers(WORKERS[0], timeout=120)
-        with executor_for(1) as pool:
-            pool.map(_warm, list(range(8)))
     for _ in range(repeats):
         ceilings.append(core_ceiling())
         t = time.perf_counter()
         one = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
         serial.append(time.perf_counter() - t)
-        with connect(address) as client:
+        with connect(where) as client:  # a running scheduler, or a LocalCluster started here (not timed)
+            client.wait_for_workers(WORKERS[0], timeout=120)
+            with executor_for(1) as pool:  # first imports on fresh workers, not timed either
+                pool.map(_warm, list(range(8)))
             t = time.perf_counter()
             two = solve(solved, solver, mode="independent", num_reads=reads, seed=1)
             parallel.append(time.perf_counter() - t)
@@ -283,6 +286,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="interleaved one-process/cluster pairs (median)")
     ap.add_argument("--stream-units", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=4096)
+    ap.add_argument("--local", action="store_true",
+                    help="the speedup on qsel's own --cluster local:N (a LocalCluster per pair) instead of "
+                         "hand-started dask scheduler/worker processes")
     ap.add_argument("--dask-defaults", action="store_true",
                     help="start the cluster with Dask's stock worker settings instead of qsel.cluster.worker_env()")
     ap.add_argument("--skip-speedup", action="store_true")
@@ -302,13 +308,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
         if not args.skip_speedup:
-            with dask_cluster(args.workers, args.memory_limit, folder, tuned=not args.dask_defaults) as address:
-                s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
-            figures["speedup"] = {**s, "worker_settings": "dask-defaults" if args.dask_defaults else "qsel"}
+            where = "dask-defaults" if args.dask_defaults else "qsel"
+            if args.local:
+                where = f"local:{args.workers}"
+                s = speedup(where, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
+            else:
+                with dask_cluster(args.workers, args.memory_limit, folder, tuned=not args.dask_defaults) as address:
+                    s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads,
+                                args.repeats)
+            figures["speedup"] = {**s, "worker_settings": where}
             print(f"block solves of {s['layers']} layers x {s['units']} units ({s['blocks']} blocks of <= "
                   f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads), {args.repeats} "
                   f"interleaved pairs, workers with "
-                  f"{'Dask stock settings' if args.dask_defaults else 'qsel.cluster.worker_env()'}:")
+                  f"{dict(qsel='qsel.cluster.worker_env()').get(where, where)}:")
             for a, b, c in zip(s["serial_s"], s["cluster_s"], s["ceilings"]):
                 print(f"  one process {a:.1f} s, {args.workers} workers {b:.1f} s: {a / b:.2f}x "
                       f"(machine ceiling just before: {c:.2f}x)")
@@ -317,7 +329,7 @@ def main() -> None:
                   f"{s['identical_masks']}, energy {s['energy']:.6g} / {s['energy_cluster']:.6g}")
             print(f"  peak RSS: driver {gib(peak_rss())}; workers "
                   + ", ".join(f"{k} {gib(v)}" for k, v in s["worker_peak_rss"].items())
-                  + f" (limit {args.memory_limit})")
+                  + ("" if args.local else f" (limit {args.memory_limit})"))
         if not args.skip_stream:
             r = streamed(folder, args.stream_units, args.chunk)
             figures["streamed"] = r
