@@ -214,6 +214,37 @@ def test_lp_run_hint_names_a_solver_that_solves_the_block(tmp_path, quadratic):
     assert ("`highs FILE`" in entry.run) is not quadratic
 
 
+@pytest.mark.parametrize("k", [None, 4], ids=["unconstrained", "keep-4"])
+def test_scip_reads_our_lp_and_finds_the_exact_minimum(tmp_path, k):
+    """SCIP (the solver the run hint names first) reads the emitted LP, including a variable with no term,
+    and its optimum is the IR's minimum by enumeration, at the same assignment's energy."""
+    pyscipopt = pytest.importorskip("pyscipopt")
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(30, 10))
+    A[:, 9] = 0.0  # variable 9 has no term at all: the LP must still declare it
+    labels = [f"fc1.n{i}" for i in range(10)]
+    problem = ir.Problem.from_qubo_matrix(A.T @ A / 30, variables=ir.Variables.build(labels), offset=1.0)
+    problem = problem.replace(linear=problem.linear - np.append(rng.uniform(0, 2, 9), 0.0))
+    if k is not None:
+        problem = problem.replace(constraints=(ir.Constraint.cardinality("keep.fc1", np.arange(10), "==", k),))
+    emit(problem, LPTarget(), tmp_path, pipeline="")
+    model = pyscipopt.Model()
+    model.hideOutput()
+    model.readProblem(str(tmp_path / "all.lp"))
+    model.optimize()
+    assert model.getStatus() == "optimal"
+    names = lp_names(problem.labels, "x")
+    values = {v.name: model.getVal(v) for v in model.getVars()}
+    x = np.array([round(values[name]) for name in names])
+    X = np.array(list(itertools.product([0, 1], repeat=10)))
+    E = problem.energies(X)
+    if k is not None:
+        E = np.where(X.sum(axis=1) == k, E, np.inf)
+    assert k is None or x.sum() == k
+    assert problem.energy(x) == pytest.approx(E.min(), abs=1e-6 * (1 + abs(E.min())))
+    assert model.getObjVal() == pytest.approx(E.min(), abs=1e-6 * (1 + abs(E.min())))
+
+
 def _neuron_like(n: int, seed: int, k: int | None = None) -> ir.Problem:
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(30, n))
