@@ -23,6 +23,7 @@ import click
 
 from qsel import ir
 from qsel.cli_base import main
+from qsel.targets.solve import MODES
 from qsel.ir.outputs import check_file, writing
 from qsel.targets.submission import DESTINATIONS, IBM_BLOCK, build_solver, device_for, submission_record
 
@@ -36,7 +37,7 @@ from qsel.targets.submission import DESTINATIONS, IBM_BLOCK, build_solver, devic
 @click.option("-s", "--solver-spec", "spec", default=None, metavar="SPEC",
               help="Full solver spec instead of the default, e.g. 'decompose{block=100}(dwave-qpu)'.")
 @click.option("-p", "--pipeline", default="", metavar="PIPELINE", help="Passes to run first (as qsel solve).")
-@click.option("--mode", type=click.Choice(["auto", "independent", "iterate"]), default="auto", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
               help="Partitioned IR: blocks independently, or iterated with the others clamped (as qsel solve).")
 @click.option("--block", type=int, default=None,
               help=f"Variables per subproblem (default: dwave the Pegasus clique less a margin, or the "

@@ -13,6 +13,7 @@ from qsel import ir
 from qsel.cli_base import main
 from qsel.scaleout.cli import cluster_option
 from qsel.ir.outputs import check_file, writing
+from qsel.targets.solve import MODES
 
 
 def _check_json_output(output: str) -> None:
@@ -75,7 +76,7 @@ def emit(input_path: str, target_spec: str, outdir: str, pipeline: str | None, t
 @click.option("-o", "--output", required=True, metavar="RESULT.json", help="Result file (masks, energy, ...).")
 @click.option("-p", "--pipeline", default="", metavar="PIPELINE",
               help="Passes to run first, e.g. 'partition{max-vars=20}'.")
-@click.option("--mode", type=click.Choice(["auto", "independent", "iterate"]), default="auto", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="auto", show_default=True,
               help="Partitioned IR: solve blocks independently, or iterate with the other blocks clamped; "
                    "auto: iterate when couplings or constraints join the blocks.")
 @click.option("--num-reads", default=100, show_default=True, help="Samples per block solve.")
