@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -208,8 +209,30 @@ def current_client() -> Any:
 
 def executor_for(workers: int, *, name: Callable[[Any], str] | None = None,
                  hint: Callable[[Any], str] | None = None) -> SerialExecutor | ProcessExecutor | DaskExecutor:
-    """The executor for ``workers`` processes (1: serial), or the current Dask client's when there is one."""
+    """The executor for ``workers`` processes (1: serial), or the current Dask client's when there is one.
+
+    Work nested inside a task that already runs on a Dask worker or in a pool's process (a decompose
+    composite's batch inside a block solve) runs serially there (:func:`inside_a_worker`): such processes
+    may not start children, and the outer tasks already keep every core busy."""
     client = current_client()
     if client is not None:
         return DaskExecutor(client, name=name, hint=hint)
-    return SerialExecutor() if int(workers) <= 1 else ProcessExecutor(int(workers))
+    if int(workers) <= 1 or inside_a_worker():
+        return SerialExecutor()
+    return ProcessExecutor(int(workers))
+
+
+def inside_a_worker() -> bool:
+    """Whether this code runs as a task of a pool: in a daemonic process (the processes Dask's nannies and
+    multiprocessing pools start may not have children of their own) or on a Dask worker's task thread.
+    Dask is only asked when it is already imported, so one-process runs never import it."""
+    if multiprocessing.current_process().daemon:
+        return True
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True

@@ -278,3 +278,25 @@ def test_local_cluster_workers_run_without_the_profiler_and_env_gives_the_same_s
     parsed = dask.config.collect_env(worker_env())
     for key, value in WORKER_CONFIG.items():
         assert dask.config.get(key, config=parsed) == value
+
+
+def _executor_kind(workers: int) -> str:
+    return type(executor_for(workers)).__name__
+
+
+def test_nested_parallel_work_on_a_worker_runs_serially_and_matches_one_process(client):
+    """A decompose composite inside a block solve asks for a process pool; on a Dask worker (a daemonic
+    process, which may not have children) it runs its batch serially instead of failing, with the answers it
+    gives in one process (select's default solver is such a composite)."""
+    from qsel.solving import solve_to_result
+    from qsel.targets.base import from_spec
+    from qsel.targets.registry import get_solver
+
+    assert client.submit(_executor_kind, 2, pure=False).result() == "SerialExecutor"
+    problem = _multi_layer_problem()
+    solver = from_spec("decompose{block=6,batch=2,workers=2}(sa)", "solver", get_solver)
+    kw = dict(pipeline="partition{max-vars=12}", mode="independent", num_reads=3, seed=5)
+    here = solve_to_result(problem, solver, **kw)
+    with use_client(client):
+        there = solve_to_result(problem, solver, **kw)
+    assert there.result.assignment == here.result.assignment and there.result.energy == here.result.energy
