@@ -132,6 +132,20 @@ def test_streamed_compile_equals_in_memory_compile(objective):
             if info["target_scale"] else got.metadata["layers"][name]["target_scale"] is None
 
 
+@pytest.mark.parametrize("objective", ["reconstruct", "fit"])
+def test_one_chunk_lowering_is_the_in_memory_compile_bit_for_bit(objective):
+    """What select --cluster lowers on the workers (the whole batch as one chunk) is the in-memory IR itself,
+    not just equal to rounding: masks and energies then match exactly with and without a cluster."""
+    net = init_network([64, 256, 10], seed=3)
+    data = load_dataset("digits", "train")
+    options = CompileOptions(objective=objective, keep=0.25)
+    want = compile_network(net, data.X, data.y, options)
+    got = compile_streamed(net, data, options, chunk=len(data))
+    S = np.random.default_rng(0).integers(0, 2, size=(64, want.num_vars))
+    assert np.array_equal(got.energies(S), want.energies(S)) and np.array_equal(got.linear, want.linear)
+    assert got.offset == want.offset and got.metadata["layers"] == want.metadata["layers"]
+
+
 def test_cli_compile_chunk_gives_the_same_ir(model_and_batch, tmp_path: Path):
     _, model, npy, _ = model_and_batch
     runner = CliRunner()

@@ -205,15 +205,12 @@ def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np
     n = layer.units
     K = options.count_for(n, name)
     scale = None
+    T: np.ndarray | None = None  # dense read-out with fit: lowering.dense_fit_terms below makes T = c Y - b
     if uses_fit:
         assert Y is not None
-        A2 = A.reshape(A.shape[0], -1) if is_conv else A
-        W2 = nxt.weight
         if is_conv:  # a channel's contribution uses a block of flattened columns; scale from the unit level
             scale = options.target_scale or _channel_fit_scale(A, nxt, Y, K or max(1, n // 2))
-        else:
-            scale = options.target_scale or lowering.fit_target_scale(A2, W2, nxt.bias, Y, K or max(1, n // 2))
-        T = scale * Y - nxt.bias
+            T = scale * Y - nxt.bias
     elif seen is dense and not is_conv:
         T = None  # reconstructing the very activations we select from: T = A W^T, r = Q 1 (no m n k product)
     else:
@@ -225,7 +222,11 @@ def _layer_problem(network: Network, name: str, seen: Trace, dense: Trace, Y: np
         labels = [f"{name}.c{i}" for i in range(n)]
     else:
         gran = ir.Granularity.NEURON
-        terms = lowering.neuron_terms(A, nxt.weight, T)
+        if uses_fit:
+            terms, scale = lowering.dense_fit_terms(A, nxt.weight, nxt.bias, Y, K or max(1, n // 2),
+                                                    options.target_scale)
+        else:
+            terms = lowering.neuron_terms(A, nxt.weight, T)
         labels = [f"{name}.n{i}" for i in range(n)]
     return layer_plan(name, nxt.name, gran, labels, terms, options, K, kind, scale)
 

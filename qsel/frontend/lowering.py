@@ -207,6 +207,16 @@ def neuron_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray | None = None) -> T
     return Terms(Q, r, float(np.vdot(T, T)) / m)
 
 
+def dense_fit_terms(A: np.ndarray, W: np.ndarray, b: np.ndarray, Y: np.ndarray, keep_count: int,
+                    scale: float | None = None) -> tuple[Terms, float]:
+    """The fit problem of a dense read-out (weight W, bias b) against T = c Y - b from the whole batch in
+    memory, and c (``scale``, or :func:`fit_target_scale`'s). The one arithmetic for it: the in-memory
+    compile and a one-chunk lowering task both call this, so their IRs agree bit for bit (chunk sums,
+    :meth:`ChunkSums.fit_terms`, agree to rounding)."""
+    c = scale if scale else fit_target_scale(A, W, b, Y, keep_count)
+    return neuron_terms(A, W, c * Y - b), c
+
+
 def edge_terms(A: np.ndarray, W: np.ndarray, T: np.ndarray) -> list[Terms]:
     """One problem per output unit k of a dense layer (input A: m x n, weight W: k x n, target T: m x k)."""
     m = A.shape[0]
