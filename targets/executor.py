@@ -211,7 +211,7 @@ def executor_for(workers: int, *, name: Callable[[Any], str] | None = None,
                  hint: Callable[[Any], str] | None = None) -> SerialExecutor | ProcessExecutor | DaskExecutor:
     """The executor for ``workers`` processes (1: serial), or the current Dask client's when there is one.
 
-    Work nested inside a task that already runs on a Dask worker or in a pool's process (a decompose
+    Work nested inside a task that already runs on a Dask worker or in a daemonic pool process (a decompose
     composite's batch inside a block solve) runs serially there (:func:`inside_a_worker`): such processes
     may not start children, and the outer tasks already keep every core busy."""
     client = current_client()
@@ -223,8 +223,8 @@ def executor_for(workers: int, *, name: Callable[[Any], str] | None = None,
 
 
 def inside_a_worker() -> bool:
-    """Whether this code runs as a task of a pool: in a daemonic process (the processes Dask's nannies and
-    multiprocessing pools start may not have children of their own) or on a Dask worker's task thread.
+    """Whether this code runs as a pool's task: in a daemonic process (the workers Dask's nannies and
+    ``multiprocessing.Pool`` start may not have children of their own) or on a Dask worker's task thread.
     Dask is only asked when it is already imported, so one-process runs never import it."""
     if multiprocessing.current_process().daemon:
         return True
