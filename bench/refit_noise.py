@@ -4,9 +4,9 @@ For the one-hidden-layer MLPs of ``bench/quality.py`` (random 64-256-10 with the
 64-64-10 with ``scaled``), at each keep ratio and seed:
 
 1. the refit rows of ``bench/quality.py`` for the same setting (qsel and every rival), and the best rival;
-2. ``--draws`` selections that are swap-optimal for the ridge refit error (:mod:`qsel.frontend.refit_swaps`
-   from uniformly random starts: the local optima qsel's refit-aware selection ends in), each refit by
-   :func:`qsel.frontend.refit._ridge` with the bench's ridge and evaluated on the test split;
+2. ``--draws`` selections that are swap-optimal for the ridge refit error (select --refit's swap polish,
+   :mod:`qsel.frontend.refit_swaps`, from uniformly random starts: the local optima qsel's refit-aware
+   selection ends in), each refit like select --refit's and evaluated on the test split;
 3. for those draws, the Spearman rank correlation of test accuracy with (a) the refit error on the
    calibration batch and (b) a ``--folds``-fold cross-validated refit error (ridge fitted without the fold,
    measured on it): what a selection criterion computed from the calibration batch could know;
@@ -32,7 +32,7 @@ import quality  # noqa: E402  (the settings and rival rows are bench/quality.py'
 from qsel.frontend.data import load_dataset  # noqa: E402
 from qsel.frontend.network import Trace  # noqa: E402
 from qsel.frontend.refit import DEFAULT_RIDGE as RIDGE, _ridge  # noqa: E402  (select --refit's default)
-from qsel.frontend.refit_swaps import grams, swap_search  # noqa: E402
+from qsel.frontend.refit_select import _polish, _refit_on  # noqa: E402  (select --refit's own steps)
 
 
 def features_and_target(net, X: np.ndarray, y: np.ndarray, objective: str) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,8 @@ def features_and_target(net, X: np.ndarray, y: np.ndarray, objective: str) -> tu
     return A, trace.pre[net.layers[-1].name]
 
 
-def refit_error(A: np.ndarray, T: np.ndarray, S: np.ndarray, At: np.ndarray, Tt: np.ndarray) -> float:
+def heldout_error(A: np.ndarray, T: np.ndarray, S: np.ndarray, At: np.ndarray, Tt: np.ndarray) -> float:
+    """The refit error on (At, Tt) of the ridge refit fitted on (A, T)."""
     W, b, _ = _ridge(A[:, S], T, RIDGE)
     R = At[:, S] @ W.T + b - Tt
     return float(np.einsum("ij,ij->", R, R)) / len(At)
@@ -54,22 +55,21 @@ def refit_error(A: np.ndarray, T: np.ndarray, S: np.ndarray, At: np.ndarray, Tt:
 
 def cv_error(A: np.ndarray, T: np.ndarray, S: np.ndarray, folds: int) -> float:
     fold = np.arange(len(A)) % folds
-    return sum(refit_error(A[fold != f], T[fold != f], S, A[fold == f], T[fold == f]) * (fold == f).sum()
+    return sum(heldout_error(A[fold != f], T[fold != f], S, A[fold == f], T[fold == f]) * (fold == f).sum()
                for f in range(folds)) / len(A)
 
 
 def draws(A: np.ndarray, T: np.ndarray, K: int, count: int, seed: int) -> list[np.ndarray]:
-    """``count`` swap-optimal selections of K units from uniformly random starts."""
+    """``count`` swap-optimal selections of K units from uniformly random starts (the swap polish that
+    ends select --refit's selection)."""
     n = A.shape[1]
-    C, B, t = grams(A.T[:, :, None], T)
     rng = np.random.default_rng(1000 + seed)
     out = []
     for _ in range(count):
         x = np.zeros(n)
         x[rng.choice(n, K, replace=False)] = 1.0
-        S = np.flatnonzero(x)
-        _, _, lam = _ridge(A[:, S], T, RIDGE)
-        out.append(np.flatnonzero(swap_search(C, B, t, x, lam).x))
+        x, _ = _polish(A.T[:, :, None], T, x, np.inf, RIDGE, len(A), [])
+        out.append(np.flatnonzero(x))
     return out
 
 
@@ -103,9 +103,9 @@ def main() -> None:
                 K = int(round(keep * A.shape[1]))
                 acc, err, cv = [], [], []
                 for S in draws(A, T, K, args.draws, seed):
-                    W, b, _ = _ridge(A[:, S], T, RIDGE)
+                    W, b, R = _refit_on(A.T[:, :, None], S, T, RIDGE)
                     acc.append(float(((At[:, S] @ W.T + b).argmax(axis=1) == test.y).mean()))
-                    err.append(refit_error(A, T, S, A, T))
+                    err.append(float(np.einsum("ij,ij->", R, R)) / len(A))
                     cv.append(cv_error(A, T, S, args.folds))
                 acc_a = np.array(acc)
                 share = float((acc_a >= best_acc - 1e-12).mean())

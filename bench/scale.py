@@ -8,8 +8,8 @@ them at the end. It prints:
    the Pegasus block size) in one process (the serial executor) against 2 workers (the Dask executor), started
    with :func:`qsel.cluster.worker_env` (``--dask-defaults``: Dask's stock settings; ``--local``: qsel's own
    ``--cluster local:N``), same seed, masks and energies checked identical, ``--repeats`` interleaved pairs
-   and their median ratio; next to it, the machine's own ceiling before each pair: how much more work 2 busy processes get
-   done than 1 (on shared virtual CPUs it can be far below 2 and drifts within a minute);
+   and their median ratio; next to it, the machine's own ceiling before each pair: how much more work 2 busy
+   processes get done than 1 (on shared virtual CPUs it can be far below 2 and drifts within a minute);
 2. **peak RSS** of the driver (this process) and of each worker (their ``ru_maxrss``);
 3. **streamed calibration**: peak RSS of compiling one layer (``--stream-units``) from a ``.npy`` batch 10x
    its chunk, streamed (``--chunk``), against one chunk in memory (each in a fresh process), and the
@@ -308,19 +308,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qsel-scale-") as tmp:
         folder = Path(tmp)
         if not args.skip_speedup:
-            where = "dask-defaults" if args.dask_defaults else "qsel"
             if args.local:
-                where = f"local:{args.workers}"
-                s = speedup(where, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
+                settings = f"local:{args.workers}"
+                s = speedup(settings, args.layers, args.units, args.samples, args.sweeps, args.reads, args.repeats)
             else:
+                settings = "Dask's stock settings" if args.dask_defaults else "qsel.cluster.worker_env()"
                 with dask_cluster(args.workers, args.memory_limit, folder, tuned=not args.dask_defaults) as address:
                     s = speedup(address, args.layers, args.units, args.samples, args.sweeps, args.reads,
                                 args.repeats)
-            figures["speedup"] = {**s, "worker_settings": where}
+            figures["speedup"] = {**s, "worker_settings": settings}
             print(f"block solves of {s['layers']} layers x {s['units']} units ({s['blocks']} blocks of <= "
                   f"{s['max_block']} variables, sa {args.sweeps} sweeps x {args.reads} reads), {args.repeats} "
-                  f"interleaved pairs, workers with "
-                  f"{dict(qsel='qsel.cluster.worker_env()').get(where, where)}:")
+                  f"interleaved pairs, workers with {settings}:")
             for a, b, c in zip(s["serial_s"], s["cluster_s"], s["ceilings"]):
                 print(f"  one process {a:.1f} s, {args.workers} workers {b:.1f} s: {a / b:.2f}x "
                       f"(machine ceiling just before: {c:.2f}x)")
