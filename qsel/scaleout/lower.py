@@ -89,26 +89,24 @@ def lower_layer(task: LayerTask):
     K = options.count_for(n, name)
     fit = task.objective == "fit" and nxt is network.layers[-1]
     Y = targets(task.y, network, task.chunks.m) if fit else None
+    count = K or max(1, n // 2)
     if task.chunks.size >= task.chunks.m:  # one chunk: the in-memory compile's own arithmetic, bit for bit
         ((_, _, X),) = list(task.chunks)
         A = forward_to(network, X, name)
         if Y is not None:
-            terms, scale = lowering.dense_fit_terms(A, nxt.weight, nxt.bias, Y, K or max(1, n // 2),
-                                                    options.target_scale)
+            terms, scale = lowering.dense_fit_terms(A, nxt.weight, nxt.bias, Y, count, options.target_scale)
         else:
             terms, scale = lowering.neuron_terms(A, nxt.weight), None
         del A
-        return layer_plan(name, nxt.name, ir.Granularity.NEURON, [f"{name}.n{i}" for i in range(n)], terms,
-                          options, K, "fit" if fit else "reconstruct", scale)
-    sums = lowering.ChunkSums.zeros(n, Y.shape[1] if Y is not None else None)
-    for start, stop, X in task.chunks:
-        sums.add(forward_to(network, X, name), None if Y is None else Y[start:stop])
-    scale = None
-    if Y is not None:
-        terms, scale = sums.fit_terms(nxt.weight, nxt.bias, K or max(1, n // 2), options.target_scale)
     else:
-        terms = sums.terms(nxt.weight)
-    del sums
+        sums = lowering.ChunkSums.zeros(n, Y.shape[1] if Y is not None else None)
+        for start, stop, X in task.chunks:
+            sums.add(forward_to(network, X, name), None if Y is None else Y[start:stop])
+        if Y is not None:
+            terms, scale = sums.fit_terms(nxt.weight, nxt.bias, count, options.target_scale)
+        else:
+            terms, scale = sums.terms(nxt.weight), None
+        del sums
     labels = [f"{name}.n{i}" for i in range(n)]
     return layer_plan(name, nxt.name, ir.Granularity.NEURON, labels, terms, options, K,
                       "fit" if fit else "reconstruct", scale)
